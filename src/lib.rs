@@ -1,0 +1,13 @@
+//! `hotspots`: where neighbourhood nuisance concentrates, and whether it clusters around
+//! facilities such as care centres, served as GeoJSON. See `ARCHITECTURE.md` for the code map.
+
+pub mod analysis;
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod crs;
+pub mod index;
+pub mod ingest;
+pub mod model;
+pub mod privacy;
+pub mod store;
