@@ -81,12 +81,6 @@ pub fn build_cube(
 ) -> Result<Cube, EmergingError> {
     let first_bin = bin.index_of(window.start);
     let n_bins = (bin.index_of(window.end - 1) - first_bin + 1) as usize;
-    if n_bins < min_bins {
-        return Err(EmergingError::TooFewBins {
-            bins: n_bins,
-            min_bins,
-        });
-    }
     let mut located = Vec::with_capacity(incidents.len());
     for &(raw, t) in incidents {
         let cell = parent_cell(raw, resolution)?;
@@ -96,6 +90,12 @@ pub fn build_cube(
     }
     if located.is_empty() {
         return Err(EmergingError::NoIncidents);
+    }
+    if n_bins < min_bins {
+        return Err(EmergingError::TooFewBins {
+            bins: n_bins,
+            min_bins,
+        });
     }
     let mut occupied: Vec<CellIndex> = located.iter().map(|l| l.0).collect();
     occupied.sort_unstable();
