@@ -1,0 +1,424 @@
+//! The H3 grid of a hot-spot analysis: which cells count, how many incidents fall in each,
+//! and the k-ring neighbourhoods with their kernel weights.
+//!
+//! * **Aggregation**: each incident is stored at a fine resolution (the index keeps res 12);
+//!   its analysis cell is `cell.parent(res)`.
+//! * **Cell set** ([`CellSetRule`]): with a study area, every cell of the study area at the
+//!   analysis resolution (h3o `TilerBuilder`, `ContainsCentroid`: a cell belongs to the area
+//!   when its centre does); without one, every cell within `k` rings of a non-empty cell.
+//!   Zero-count cells in the set are data (they lower the global mean), as in ArcGIS
+//!   Optimized Hot Spot Analysis with a bounding polygon.
+//! * **Neighbours** ([`Neighbours`]): for each cell, the other cells of the set within grid
+//!   distance `k` (h3o `grid_disk_distances`), with their ring distance `d` (1..=k), stored in
+//!   compressed rows (CSR) sorted by cell index, so results are deterministic.
+//! * **Kernels** ([`Kernel`]): the five kernel names of CARTO's `GETIS_ORD_H3(input, size,
+//!   kernel)`. CARTO documents only the names (linking the standard kernel table) and its
+//!   implementation is closed, so the exact formulas here are ours: with `z = d / (k + 1)`
+//!   (so the outer ring `d = k` keeps a positive weight),
+//!   uniform `1`, triangular `1 − z`, quadratic (Epanechnikov) `1 − z²`,
+//!   quartic (biweight) `(1 − z²)²`, gaussian `exp(−z²/2)`, all zero beyond `d = k`.
+//!   The usual normalising constants (½, ¾, 15/16, 1/√(2π)) are dropped: Gi* and
+//!   row-standardised Moran's I do not change when every weight is multiplied by one constant.
+
+use std::collections::BTreeMap;
+
+use geo::{BoundingRect, ChamberlainDuquetteArea, MultiPolygon};
+use h3o::geom::{ContainmentMode, TilerBuilder};
+use h3o::{CellIndex, Resolution};
+use serde::{Deserialize, Serialize};
+
+use super::hotspot::HotspotError;
+
+/// Largest k-ring size accepted.
+pub const MAX_K: u32 = 20;
+
+/// Kernel turning the ring distance `d` of a neighbour into a weight (see module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Kernel {
+    /// Binary weights: 1 for every cell within k rings (ArcGIS / esda Gi*).
+    #[default]
+    Uniform,
+    /// `1 − d/(k+1)`.
+    Triangular,
+    /// Epanechnikov shape `1 − (d/(k+1))²`.
+    Quadratic,
+    /// Biweight shape `(1 − (d/(k+1))²)²`.
+    Quartic,
+    /// `exp(−(d/(k+1))²/2)`, truncated at `d > k`.
+    Gaussian,
+}
+
+impl Kernel {
+    /// Weight of a neighbour at ring distance `d` (0 = the cell itself) in a `k`-ring.
+    pub fn weight(self, d: u32, k: u32) -> f64 {
+        if d > k {
+            return 0.0;
+        }
+        let z = f64::from(d) / f64::from(k + 1);
+        match self {
+            Kernel::Uniform => 1.0,
+            Kernel::Triangular => 1.0 - z,
+            Kernel::Quadratic => 1.0 - z * z,
+            Kernel::Quartic => (1.0 - z * z) * (1.0 - z * z),
+            Kernel::Gaussian => (-0.5 * z * z).exp(),
+        }
+    }
+
+    /// The formula, for the response summary.
+    pub fn formula(self) -> &'static str {
+        match self {
+            Kernel::Uniform => "w(d) = 1 for d <= k (binary, self included)",
+            Kernel::Triangular => "w(d) = 1 - d/(k+1) for d <= k",
+            Kernel::Quadratic => "w(d) = 1 - (d/(k+1))^2 for d <= k",
+            Kernel::Quartic => "w(d) = (1 - (d/(k+1))^2)^2 for d <= k",
+            Kernel::Gaussian => "w(d) = exp(-(d/(k+1))^2 / 2) for d <= k",
+        }
+    }
+}
+
+/// Which rule produced the cell set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CellSetRule {
+    /// All cells of the study area (centre inside the polygon) at the resolution.
+    StudyArea,
+    /// All cells within k rings of any cell holding at least one incident.
+    KRingHull,
+}
+
+impl CellSetRule {
+    /// Human statement of the rule.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CellSetRule::StudyArea => {
+                "all H3 cells whose centre lies in the study area; incidents in other cells are ignored"
+            }
+            CellSetRule::KRingHull => {
+                "all H3 cells within k rings of a cell with at least one incident"
+            }
+        }
+    }
+}
+
+/// Converts a numeric resolution, rejecting values outside 0..=15.
+pub fn resolution(res: u8) -> Result<Resolution, HotspotError> {
+    Resolution::try_from(res).map_err(|_| HotspotError::ResolutionOutOfRange { resolution: res })
+}
+
+/// Counts incidents per analysis cell: `(cells sorted ascending, counts)`.
+/// Every incident must be at least as fine as `res` (checked by the caller).
+pub fn aggregate(incidents: &[CellIndex], res: Resolution) -> (Vec<CellIndex>, Vec<u32>) {
+    let mut parents: Vec<CellIndex> = incidents.iter().filter_map(|c| c.parent(res)).collect();
+    parents.sort_unstable();
+    let mut cells = Vec::new();
+    let mut counts: Vec<u32> = Vec::new();
+    for c in parents {
+        if cells.last() == Some(&c) {
+            *counts.last_mut().expect("same length") += 1;
+        } else {
+            cells.push(c);
+            counts.push(1);
+        }
+    }
+    (cells, counts)
+}
+
+/// The cells within `k` rings of any of `nonempty`, sorted; errors past `max_cells`.
+pub fn k_ring_hull(
+    nonempty: &[CellIndex],
+    k: u32,
+    max_cells: usize,
+) -> Result<Vec<CellIndex>, HotspotError> {
+    let mut out: Vec<CellIndex> = Vec::new();
+    let flush_at = max_cells.saturating_mul(4).max(1 << 16);
+    for &c in nonempty {
+        out.extend(c.grid_disk::<Vec<_>>(k));
+        if out.len() > flush_at {
+            out.sort_unstable();
+            out.dedup();
+            if out.len() > max_cells {
+                return Err(HotspotError::TooManyCells { max_cells });
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    if out.len() > max_cells {
+        return Err(HotspotError::TooManyCells { max_cells });
+    }
+    Ok(out)
+}
+
+/// The cells of a WGS84 lon/lat study area at `res` (centre containment), sorted.
+///
+/// A cheap geodesic-area estimate rejects grids far above `max_cells` before tiling, and the
+/// tiling itself stops at `max_cells + 1` cells.
+pub fn study_area_cells(
+    area: &MultiPolygon<f64>,
+    res: Resolution,
+    max_cells: usize,
+) -> Result<Vec<CellIndex>, HotspotError> {
+    let rect = area.bounding_rect().ok_or(HotspotError::InvalidStudyArea {
+        reason: "the study area is empty".into(),
+    })?;
+    let (min, max) = (rect.min(), rect.max());
+    let in_range = min.x >= -180.0 && max.x <= 180.0 && min.y >= -90.0 && max.y <= 90.0;
+    if !in_range
+        || !(min.x.is_finite() && max.x.is_finite() && min.y.is_finite() && max.y.is_finite())
+    {
+        return Err(HotspotError::InvalidStudyArea {
+            reason: "coordinates must be WGS84 longitude/latitude".into(),
+        });
+    }
+    let area_m2 = area.chamberlain_duquette_unsigned_area();
+    if area_m2 / res.area_m2() > 2.0 * max_cells as f64 + 1000.0 {
+        return Err(HotspotError::TooManyCells { max_cells });
+    }
+    let mut tiler = TilerBuilder::new(res)
+        .containment_mode(ContainmentMode::ContainsCentroid)
+        .build();
+    for poly in area.iter() {
+        tiler
+            .add(poly.clone())
+            .map_err(|e| HotspotError::InvalidStudyArea {
+                reason: e.to_string(),
+            })?;
+    }
+    let mut cells: Vec<CellIndex> = tiler.into_coverage().take(max_cells + 1).collect();
+    if cells.len() > max_cells {
+        return Err(HotspotError::TooManyCells { max_cells });
+    }
+    cells.sort_unstable();
+    cells.dedup();
+    Ok(cells)
+}
+
+/// Counts on a fixed cell set: `(counts aligned with cells, incidents in the set, outside)`.
+pub fn counts_on(
+    cells: &[CellIndex],
+    agg_cells: &[CellIndex],
+    agg_counts: &[u32],
+) -> (Vec<u32>, u64, u64) {
+    let mut counts = vec![0u32; cells.len()];
+    let (mut inside, mut outside) = (0u64, 0u64);
+    for (c, &n) in agg_cells.iter().zip(agg_counts) {
+        match cells.binary_search(c) {
+            Ok(i) => {
+                counts[i] = n;
+                inside += u64::from(n);
+            }
+            Err(_) => outside += u64::from(n),
+        }
+    }
+    (counts, inside, outside)
+}
+
+/// The analysed cells and their incident counts.
+#[derive(Debug, Clone)]
+pub struct CellGrid {
+    /// Rule that selected the cells.
+    pub rule: CellSetRule,
+    /// Cells, sorted ascending.
+    pub cells: Vec<CellIndex>,
+    /// Incident count of each cell.
+    pub counts: Vec<u32>,
+    /// Cells with at least one incident.
+    pub nonempty: usize,
+    /// Incidents inside the cell set.
+    pub incidents_used: u64,
+    /// Incidents outside the study area (always 0 for the k-ring hull).
+    pub incidents_ignored: u64,
+}
+
+impl CellGrid {
+    /// Builds the cell set at `res` (k-ring hull of size `k`, or the study area) and counts.
+    pub fn build(
+        incidents: &[CellIndex],
+        study_area: Option<&MultiPolygon<f64>>,
+        res: Resolution,
+        k: u32,
+        max_cells: usize,
+    ) -> Result<Self, HotspotError> {
+        let (agg_cells, agg_counts) = aggregate(incidents, res);
+        let (rule, cells) = match study_area {
+            Some(area) => (
+                CellSetRule::StudyArea,
+                study_area_cells(area, res, max_cells)?,
+            ),
+            None => (
+                CellSetRule::KRingHull,
+                k_ring_hull(&agg_cells, k, max_cells)?,
+            ),
+        };
+        let (counts, used, ignored) = counts_on(&cells, &agg_cells, &agg_counts);
+        let nonempty = counts.iter().filter(|&&c| c > 0).count();
+        Ok(Self {
+            rule,
+            cells,
+            counts,
+            nonempty,
+            incidents_used: used,
+            incidents_ignored: ignored,
+        })
+    }
+
+    /// Counts as floating-point values.
+    pub fn values(&self) -> Vec<f64> {
+        self.counts.iter().map(|&c| f64::from(c)).collect()
+    }
+}
+
+/// k-ring neighbours of every cell of a sorted cell set, self excluded, in CSR form.
+#[derive(Debug, Clone)]
+pub struct Neighbours {
+    /// Row `i` is `idx[offsets[i]..offsets[i + 1]]`.
+    pub offsets: Vec<usize>,
+    /// Neighbour positions in the cell set, ascending within a row.
+    pub idx: Vec<u32>,
+    /// Ring distance (1..=k) of each neighbour.
+    pub dist: Vec<u8>,
+    /// The ring size they were built with.
+    pub k: u32,
+}
+
+impl Neighbours {
+    /// Builds the neighbour lists; errors when they would hold more than `max_links` entries.
+    pub fn build(cells: &[CellIndex], k: u32, max_links: usize) -> Result<Self, HotspotError> {
+        let disk = 3 * (k as usize) * (k as usize + 1);
+        let mut offsets = Vec::with_capacity(cells.len() + 1);
+        offsets.push(0);
+        let mut idx = Vec::with_capacity(cells.len().saturating_mul(disk).min(max_links));
+        let mut dist = Vec::with_capacity(idx.capacity());
+        let mut row: BTreeMap<u32, u8> = BTreeMap::new();
+        for &c in cells {
+            row.clear();
+            for (nb, d) in c.grid_disk_distances::<Vec<_>>(k) {
+                if d == 0 {
+                    continue;
+                }
+                if let Ok(j) = cells.binary_search(&nb) {
+                    row.insert(j as u32, d as u8);
+                }
+            }
+            if idx.len() + row.len() > max_links {
+                return Err(HotspotError::TooManyLinks { max_links });
+            }
+            for (&j, &d) in &row {
+                idx.push(j);
+                dist.push(d);
+            }
+            offsets.push(idx.len());
+        }
+        Ok(Self {
+            offsets,
+            idx,
+            dist,
+            k,
+        })
+    }
+
+    /// Number of cells.
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// True when there are no cells.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Neighbour positions and ring distances of cell `i`.
+    pub fn row(&self, i: usize) -> (&[u32], &[u8]) {
+        let (a, b) = (self.offsets[i], self.offsets[i + 1]);
+        (&self.idx[a..b], &self.dist[a..b])
+    }
+
+    /// Kernel weights aligned with `idx` (self excluded).
+    pub fn weights(&self, kernel: Kernel) -> Vec<f64> {
+        self.dist
+            .iter()
+            .map(|&d| kernel.weight(u32::from(d), self.k))
+            .collect()
+    }
+
+    /// Row-standardised kernel weights aligned with `idx` (rows without neighbours stay empty).
+    pub fn row_standardised(&self, kernel: Kernel) -> Vec<f64> {
+        let mut w = self.weights(kernel);
+        for i in 0..self.len() {
+            let (a, b) = (self.offsets[i], self.offsets[i + 1]);
+            let s: f64 = w[a..b].iter().sum();
+            if s > 0.0 {
+                w[a..b].iter_mut().for_each(|v| *v /= s);
+            }
+        }
+        w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use h3o::LatLng;
+
+    fn utrecht(res: Resolution) -> CellIndex {
+        LatLng::new(52.0907, 5.1214).expect("valid").to_cell(res)
+    }
+
+    #[test]
+    fn kernels_are_one_at_the_centre_and_decay() {
+        for kern in [
+            Kernel::Uniform,
+            Kernel::Triangular,
+            Kernel::Quadratic,
+            Kernel::Quartic,
+            Kernel::Gaussian,
+        ] {
+            assert_eq!(kern.weight(0, 3), 1.0);
+            assert!(kern.weight(3, 3) > 0.0, "{kern:?} keeps the outer ring");
+            assert_eq!(kern.weight(4, 3), 0.0);
+            assert!(kern.weight(2, 3) <= kern.weight(1, 3));
+        }
+        assert!((Kernel::Triangular.weight(1, 3) - 0.75).abs() < 1e-15);
+        assert!((Kernel::Quartic.weight(2, 3) - 0.5625).abs() < 1e-15);
+        assert!((Kernel::Gaussian.weight(2, 1) - 0.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn hull_and_neighbours_of_one_cell() {
+        let c = utrecht(Resolution::Nine);
+        let hull = k_ring_hull(&[c], 2, 1000).expect("small");
+        assert_eq!(hull.len(), 19);
+        let nb = Neighbours::build(&hull, 1, 10_000).expect("small");
+        let centre = hull.binary_search(&c).expect("present");
+        assert_eq!(nb.row(centre).0.len(), 6);
+        // symmetric
+        for i in 0..nb.len() {
+            for &j in nb.row(i).0 {
+                assert!(nb.row(j as usize).0.contains(&(i as u32)));
+            }
+        }
+        assert!(matches!(
+            k_ring_hull(&[c], 2, 10),
+            Err(HotspotError::TooManyCells { .. })
+        ));
+        assert!(matches!(
+            Neighbours::build(&hull, 2, 20),
+            Err(HotspotError::TooManyLinks { .. })
+        ));
+    }
+
+    #[test]
+    fn aggregation_counts_parents() {
+        let a = utrecht(Resolution::Twelve);
+        let b = LatLng::new(52.3731, 4.8922)
+            .expect("valid")
+            .to_cell(Resolution::Twelve);
+        let (cells, counts) = aggregate(&[a, b, a, a], Resolution::Eight);
+        assert_eq!(cells.len(), 2);
+        assert_eq!(counts.iter().sum::<u32>(), 4);
+        let (on, inside, outside) = counts_on(&cells[..1], &cells, &counts);
+        assert_eq!(on.len(), 1);
+        assert_eq!(inside + outside, 4);
+    }
+}
