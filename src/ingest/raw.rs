@@ -212,12 +212,13 @@ pub enum ParseError {
     /// The body is empty (or only a byte order mark / whitespace).
     #[error("the request body is empty")]
     EmptyBody,
-    /// The body is not UTF-8; `offset` is the first bad byte (0-based, BOM included).
+    /// The body is not UTF-8; `offset` is the first bad byte (0-based, BOM included) and
+    /// `line` its 1-based line.
     #[error(
-        "the body is not valid UTF-8 at byte {offset}; save the file as UTF-8 \
+        "the body is not valid UTF-8 at line {line} (byte {offset}); save the file as UTF-8 \
          (Windows-1252/Latin-1 exports are not accepted)"
     )]
-    NotUtf8 { offset: usize },
+    NotUtf8 { offset: usize, line: usize },
     /// The body exceeds what one batch can address.
     #[error("the body is {bytes} bytes; at most {limit} bytes can be parsed in one batch")]
     TooLarge { bytes: usize, limit: usize },
@@ -306,8 +307,10 @@ impl ParseError {
 pub(crate) fn utf8_body(bytes: &[u8]) -> Result<(&str, bool), ParseError> {
     let bom = bytes.starts_with(b"\xEF\xBB\xBF");
     let rest = if bom { &bytes[3..] } else { bytes };
-    let text = std::str::from_utf8(rest).map_err(|e| ParseError::NotUtf8 {
-        offset: e.valid_up_to() + if bom { 3 } else { 0 },
+    let text = std::str::from_utf8(rest).map_err(|e| {
+        let offset = e.valid_up_to() + if bom { 3 } else { 0 };
+        let line = 1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count();
+        ParseError::NotUtf8 { offset, line }
     })?;
     if text.trim().is_empty() {
         return Err(ParseError::EmptyBody);

@@ -235,11 +235,14 @@ fn file_level_errors_are_typed() {
     assert_eq!(csv_err(b"\xEF\xBB\xBF \r\n").code(), "empty_body");
     assert_eq!(
         csv_err(b"id;x;y\n1;2;\xE9\n"),
-        ParseError::NotUtf8 { offset: 11 }
+        ParseError::NotUtf8 {
+            offset: 11,
+            line: 2
+        }
     );
     assert_eq!(
         csv_err(b"\xEF\xBB\xBFx;y\n\xFF"),
-        ParseError::NotUtf8 { offset: 7 }
+        ParseError::NotUtf8 { offset: 7, line: 2 }
     );
     let e = csv_err(b"id;naam;straat\n1;a;b\n");
     assert_eq!(e.code(), "no_coordinate_columns");
@@ -404,7 +407,10 @@ fn geojson_hostile_inputs_are_errors() {
     );
     assert_eq!(
         parse_geojson(b"{\"type\":\"Feature\xC3\x28\"}").unwrap_err(),
-        ParseError::NotUtf8 { offset: 16 }
+        ParseError::NotUtf8 {
+            offset: 16,
+            line: 1
+        }
     );
     assert_eq!(
         parse_geojson(b"[1,2]").unwrap_err().code(),
@@ -535,4 +541,177 @@ fn random_and_mutated_inputs_never_panic() {
         ok_csv > 1000 && ok_json > 100,
         "csv {ok_csv}, json {ok_json}"
     );
+}
+
+fn fixture(path: &str) -> Vec<u8> {
+    let full = format!("{}/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// Rejections that belong to the parsing layer (the others are `validate`'s).
+const PARSE_REASONS: [&str; 3] = [
+    "missing_coordinate",
+    "bad_position",
+    "non_finite_coordinate",
+];
+
+#[test]
+fn hostile_fixtures_match_the_parse_layer_expectations() {
+    let expected: serde_json::Value =
+        serde_json::from_slice(&fixture("hostile/expected.json")).expect("expected.json");
+    let files = expected["files"].as_array().expect("files");
+    let mut checked = 0;
+    for f in files {
+        let name = f["file"].as_str().expect("file");
+        if name.ends_with(".gz") {
+            continue; // built in `geojson_hostile_inputs_are_errors`
+        }
+        let body = fixture(&format!("hostile/{name}"));
+        let parsed = if name.ends_with(".csv") {
+            parse_csv(&body, &CsvOptions::default())
+        } else {
+            parse_geojson(&body)
+        };
+        if f["status"] == 400 {
+            let codes: Vec<&str> = f["problem_code_any_of"]
+                .as_array()
+                .expect("codes")
+                .iter()
+                .filter_map(|c| c.as_str())
+                .collect();
+            let e = parsed.expect_err(name);
+            assert!(
+                codes.contains(&e.code()),
+                "{name}: {} not in {codes:?}",
+                e.code()
+            );
+            checked += 1;
+            continue;
+        }
+        let b = parsed.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut later = 0;
+        let mut mine = Vec::new();
+        for r in f["rejected"].as_array().expect("rejected") {
+            let row = r["row"].as_u64().expect("row") as usize;
+            if PARSE_REASONS.contains(&r["reason"].as_str().expect("reason")) {
+                mine.push((row, r["reason_contains_any"].clone()));
+            } else {
+                later += 1;
+            }
+        }
+        assert_eq!(b.rejected.len(), mine.len(), "{name}: {:?}", b.rejected);
+        for (got, (row, words)) in b.rejected.iter().zip(&mine) {
+            assert_eq!(got.row, *row, "{name}");
+            let reason = got.reason.to_lowercase();
+            let words = words.as_array().expect("words");
+            assert!(
+                words
+                    .iter()
+                    .any(|w| reason.contains(w.as_str().expect("word"))),
+                "{name} row {row}: {reason:?} has none of {words:?}"
+            );
+        }
+        let accepted = f["accepted"].as_u64().expect("accepted") as usize;
+        assert_eq!(b.records.len(), accepted + later, "{name}");
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} fixtures checked");
+}
+
+#[test]
+fn zaandam_fixtures_parse_alike_in_every_format() {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fixture("zaandam/manifest.json")).expect("manifest");
+    let n = manifest["counts"]["incidents"].as_u64().expect("count") as usize;
+    let rd = parse_csv(&fixture("zaandam/incidents_rd.csv"), &CsvOptions::default()).expect("rd");
+    assert_eq!(
+        (rd.detected.delimiter, rd.detected.decimal, rd.detected.bom),
+        (Some(';'), Some(','), true)
+    );
+    assert_eq!(
+        rd.detected.geometry,
+        GeometrySource::Xy {
+            x: "x".into(),
+            y: "y".into()
+        }
+    );
+    let wgs = parse_csv(
+        &fixture("zaandam/incidents_wgs84.csv"),
+        &CsvOptions::default(),
+    )
+    .expect("wgs");
+    assert_eq!(
+        (
+            wgs.detected.delimiter,
+            wgs.detected.decimal,
+            wgs.detected.bom
+        ),
+        (Some(','), Some('.'), false)
+    );
+    let gj = parse_geojson(&fixture("zaandam/incidents.geojson")).expect("geojson");
+    for b in [&rd, &wgs, &gj] {
+        assert_eq!((b.records.len(), b.rejected.len()), (n, 0));
+    }
+    let fields = [
+        "external_id",
+        "occurred_at",
+        "category",
+        "source",
+        "subject",
+        "priority",
+    ];
+    for ((a, c), g) in rd.records.iter().zip(&wgs.records).zip(&gj.records) {
+        let RawGeometry::Point { x, y } = a.geometry else {
+            panic!("point expected")
+        };
+        assert!(
+            (110_000.0..125_000.0).contains(&x) && (485_000.0..500_000.0).contains(&y),
+            "RD {x} {y}"
+        );
+        for k in fields {
+            assert_eq!(rd.text(a, k), gj.text(g, k), "{k} of row {}", a.row);
+            assert_eq!(wgs.text(c, k), gj.text(g, k), "{k} of row {}", a.row);
+        }
+        assert_eq!(c.geometry, g.geometry, "row {}", c.row);
+    }
+    let with_subject = gj
+        .records
+        .iter()
+        .filter(|r| gj.text(r, "subject").is_some())
+        .count();
+    assert_eq!(
+        with_subject as u64,
+        manifest["counts"]["incidents_with_subject"]
+            .as_u64()
+            .expect("subjects")
+    );
+    let base =
+        parse_csv(&fixture("zaandam/baseline.csv"), &CsvOptions::default()).expect("baseline");
+    let weight: u64 = base
+        .records
+        .iter()
+        .map(|r| {
+            base.text(r, "weight")
+                .expect("w")
+                .parse::<u64>()
+                .expect("int")
+        })
+        .sum();
+    assert_eq!(
+        base.records.len() as u64,
+        manifest["counts"]["baseline_points"].as_u64().expect("n")
+    );
+    assert_eq!(
+        weight,
+        manifest["counts"]["baseline_weight_sum"]
+            .as_u64()
+            .expect("sum")
+    );
+    let area = parse_geojson(&fixture("zaandam/study_area.geojson")).expect("area");
+    let RawGeometry::Area(mp) = &area.records[0].geometry else {
+        panic!("area expected")
+    };
+    assert_eq!(mp.0[0].exterior().0.len(), 20);
+    let fac = parse_geojson(&fixture("zaandam/facilities.geojson")).expect("facilities");
+    assert_eq!(fac.records.len(), 36);
 }
