@@ -12,6 +12,17 @@
 //! 3. Mann-Kendall ([`crate::analysis::trend`]) on each cell's z series, and on its counts;
 //! 4. the category ([`classify`]).
 //!
+//! Differences from ArcGIS, on purpose: the cell set includes the empty cells within `k`
+//! rings of the data (ArcGIS without a mask keeps only locations with at least one point),
+//! as in our hot spot analysis; significance for the categories is 95 % (|bin| >= 2).
+//! Caveat shared with ArcGIS: consecutive Gi* windows overlap in time (`time_k >= 1`), so a
+//! cell's z series is autocorrelated and Mann-Kendall finds a "significant" trend in a
+//! stationary series more often than 5 % of the time (a planted stationary hot spot came out
+//! persistent in 18 of 20 seeded runs, intensifying or diminishing otherwise).
+//!
+//! Speed: 1M incidents, res 9, 36 monthly bins (5,075 cells): about 0.1 s for the cube and
+//! Gi*, 0.3 s for the whole result (release build, one core).
+//!
 //! References (tests/it/ref_emerging.rs): Gi* equals a numpy brute force on a dense
 //! space-time weight matrix; Mann-Kendall equals pymannkendall; the comparison's binomial
 //! test equals scipy; each category is met by a series built to its rule and missed one bin
@@ -225,10 +236,10 @@ impl EmergingParams {
                 .transpose()
         };
         let (start, end) = (parse("start", &self.start)?, parse("end", &self.end)?);
-        if let (Some(s), Some(e)) = (start, end) {
-            if s >= e {
-                return Err(EmergingError::EmptyWindow);
-            }
+        if let (Some(s), Some(e)) = (start, end)
+            && s >= e
+        {
+            return Err(EmergingError::EmptyWindow);
         }
         Ok((start, end))
     }

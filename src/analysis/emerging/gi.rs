@@ -78,7 +78,7 @@ pub fn space_time_gi(
     let nf = n as f64;
     let mean = x.iter().sum::<f64>() / nf;
     let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / nf;
-    if !(var > 1e-300) {
+    if var.is_nan() || var <= 1e-300 {
         return None;
     }
     let s = var.sqrt();
