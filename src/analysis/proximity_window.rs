@@ -185,7 +185,13 @@ fn disc_triangle_area(a: [f64; 2], b: [f64; 2], r: f64) -> f64 {
         let (p, q) = (at(ts[k]), at(ts[k + 1]));
         let m = at(0.5 * (ts[k] + ts[k + 1]));
         let cross = p[0] * q[1] - p[1] * q[0];
-        if m[0] * m[0] + m[1] * m[1] <= r * r {
+        let r2 = r * r;
+        let tol = r2 * (1.0 + 1e-9);
+        let inside = m[0] * m[0] + m[1] * m[1] < r2
+            && p[0] * p[0] + p[1] * p[1] <= tol
+            && q[0] * q[0] + q[1] * q[1] <= tol;
+        // (a segment tangent to the circle has its midpoint on it but its ends outside)
+        if inside {
             area += 0.5 * cross;
         } else {
             let dot = p[0] * q[0] + p[1] * q[1];
@@ -215,5 +221,8 @@ mod tests {
         assert_eq!(w.disc_area(3000.0, 3000.0, 100.0), 0.0);
         assert!(w.contains(1.0, 999.0) && !w.contains(-1.0, 5.0));
         assert!((w.boundary_distance(100.0, 400.0) - 100.0).abs() < 1e-9);
+        // Disc tangent to three sides of the square.
+        let t = w.disc_area(500.0, 500.0, 500.0);
+        assert!((t - pi * 25e4).abs() < 1e-6, "{t}");
     }
 }
