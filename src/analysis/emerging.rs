@@ -41,7 +41,7 @@ pub mod gi;
 
 use std::collections::BTreeMap;
 
-use h3o::Resolution;
+use h3o::{CellIndex, Resolution};
 use serde::{Deserialize, Serialize};
 
 pub use calendar::TimeBin;
@@ -173,6 +173,14 @@ pub enum EmergingError {
         /// The analysis resolution.
         resolution: u8,
     },
+    /// A study-area cell is not at the analysis resolution.
+    #[error("study-area cell {cell:#x} is not at resolution {resolution}")]
+    StudyAreaResolution {
+        /// The raw index.
+        cell: u64,
+        /// The analysis resolution.
+        resolution: u8,
+    },
     /// The comparison has no `split_at`.
     #[error("split_at is required for a comparison")]
     MissingSplit,
@@ -198,6 +206,7 @@ impl EmergingError {
             ZeroVariance => "zero_variance",
             InvalidCell { .. } => "invalid_h3_cell",
             CellTooCoarse { .. } => "cell_too_coarse",
+            StudyAreaResolution { .. } => "study_area_resolution",
             MissingSplit => "missing_split_at",
             SplitOutsideWindow => "split_outside_window",
         }
@@ -309,6 +318,8 @@ pub struct EmergingSummary {
     pub incidents_used: usize,
     /// Incidents outside the window, ignored.
     pub incidents_outside_window: usize,
+    /// Incidents in the window but outside the study-area cells, ignored.
+    pub incidents_outside_area: usize,
     /// Mean count per (cell, bin).
     pub mean_count: f64,
     /// Population standard deviation of the counts.
@@ -339,25 +350,27 @@ pub struct SpaceTimeGi {
     pub bins: Vec<i8>,
 }
 
-/// Builds the cube and computes the space-time Gi* (steps 1-2 of the pipeline).
+/// Builds the cube and computes the space-time Gi* (steps 1-2 of the pipeline). `study`:
+/// the study-area cells at `params.resolution` (e.g. from the hot spot analysis' polygon
+/// tiler), or `None` for the cells within `k` rings of the data.
 pub fn space_time_gi_star(
     incidents: &[(u64, i64)],
     params: &EmergingParams,
+    study: Option<&[CellIndex]>,
 ) -> Result<SpaceTimeGi, EmergingError> {
     let (start, end) = params.validate()?;
     let resolution =
         Resolution::try_from(params.resolution).map_err(|_| EmergingError::InvalidResolution {
             resolution: params.resolution,
         })?;
-    let window = cube::resolve_window(incidents, start, end)?;
-    let cube = cube::build_cube(
-        incidents,
+    let spec = cube::CubeSpec {
         resolution,
-        params.bin,
-        params.k,
-        window,
-        params.min_bins as usize,
-    )?;
+        bin: params.bin,
+        k: params.k,
+        window: cube::resolve_window(incidents, start, end)?,
+        min_bins: params.min_bins as usize,
+    };
+    let cube = cube::build_cube(incidents, &spec, study)?;
     let spatial = cube::spatial_weights(&cube.cells, params.k, params.kernel);
     let time_w: Vec<f64> = (0..=params.time_k)
         .map(|d| params.time_kernel.weight(d, params.time_k))
@@ -377,13 +390,31 @@ pub fn space_time_gi_star(
     Ok(SpaceTimeGi { cube, z, p, bins })
 }
 
-/// Emerging Hot Spot Analysis of incidents given as `(H3 cell at resolution >= params.resolution,
-/// unix seconds UTC)`.
+/// Emerging Hot Spot Analysis of incidents given as `(H3 cell at resolution >=
+/// params.resolution, unix seconds UTC)`, on the cells within `k` rings of the data.
 pub fn emerging_hot_spots(
     incidents: &[(u64, i64)],
     params: &EmergingParams,
 ) -> Result<EmergingResult, EmergingError> {
-    let st = space_time_gi_star(incidents, params)?;
+    analyse(incidents, params, None)
+}
+
+/// As [`emerging_hot_spots`], on the given study-area cells (all at `params.resolution`);
+/// incidents in other cells are left out and counted in the summary.
+pub fn emerging_hot_spots_in_area(
+    incidents: &[(u64, i64)],
+    params: &EmergingParams,
+    study_cells: &[CellIndex],
+) -> Result<EmergingResult, EmergingError> {
+    analyse(incidents, params, Some(study_cells))
+}
+
+fn analyse(
+    incidents: &[(u64, i64)],
+    params: &EmergingParams,
+    study: Option<&[CellIndex]>,
+) -> Result<EmergingResult, EmergingError> {
+    let st = space_time_gi_star(incidents, params, study)?;
     let t_n = st.cube.n_bins;
     let bin_starts: Vec<String> = (0..t_n as i64)
         .map(|t| calendar::format_date(params.bin.start_of(st.cube.first_bin + t)))
@@ -425,7 +456,7 @@ pub fn emerging_hot_spots(
             series,
         });
     }
-    let summary = summarize(params, &st, bin_starts, categories);
+    let summary = summarize(params, &st, bin_starts, categories, study.is_some());
     Ok(EmergingResult { cells, summary })
 }
 
@@ -434,6 +465,7 @@ fn summarize(
     st: &SpaceTimeGi,
     bin_starts: Vec<String>,
     categories: BTreeMap<&'static str, usize>,
+    study_area: bool,
 ) -> EmergingSummary {
     let n = st.cube.counts.len() as f64;
     let mean = st.cube.counts.iter().map(|&c| c as f64).sum::<f64>() / n;
@@ -446,7 +478,11 @@ fn summarize(
         / n;
     EmergingSummary {
         params: params.clone(),
-        cell_set: "all H3 cells within k rings of a cell with at least one incident in the window; zero counts are data",
+        cell_set: if study_area {
+            "the study-area cells given; zero counts are data; incidents elsewhere are left out"
+        } else {
+            "all H3 cells within k rings of a cell with at least one incident in the window; zero counts are data"
+        },
         weights: "space-time: cells within k rings (self included) x the time_k previous bins and the bin itself; weight = kernel(rings) x time_kernel(steps), binary when both are uniform; global window = entire cube",
         significance: "hot/cold bin: |bin| >= 2 (p < 0.05, Benjamini-Hochberg FDR over the cube when fdr); trend: Mann-Kendall p < 0.05; 90 % rule over all bins",
         n_cells: st.cube.cells.len(),
@@ -457,6 +493,7 @@ fn summarize(
         window_end: calendar::format_instant(st.cube.window.end),
         incidents_used: st.cube.incidents_used,
         incidents_outside_window: st.cube.incidents_outside_window,
+        incidents_outside_area: st.cube.incidents_outside_area,
         mean_count: mean,
         sd_count: var.sqrt(),
         categories,

@@ -4,7 +4,7 @@
 
 use hotspots::analysis::emerging::{
     Category, CompareParams, EmergingError, EmergingParams, TimeBin, classify,
-    compare::binom_test_two_sided, compare_periods, emerging_hot_spots,
+    compare::binom_test_two_sided, compare_periods, emerging_hot_spots, emerging_hot_spots_in_area,
 };
 use hotspots::analysis::stats::two_sided_p;
 use hotspots::analysis::trend::mann_kendall;
@@ -688,4 +688,49 @@ fn output_serialises_without_nan_and_with_labels() {
     // serde_json writes NaN and infinities as null; the cells have no optional field.
     let cells = serde_json::to_string(&result.cells).expect("json");
     assert!(!cells.contains("null"));
+}
+
+#[test]
+fn study_area_cells_replace_the_k_ring_hull() {
+    let (incidents, emerging, _) = synthetic(1);
+    let area: Vec<h3o::CellIndex> = emerging.grid_disk(2);
+    let params = EmergingParams::default();
+    let result = emerging_hot_spots_in_area(&incidents, &params, &area).expect("analysis");
+    let s = &result.summary;
+    assert_eq!(s.n_cells, 19);
+    assert!(s.cell_set.starts_with("the study-area cells"));
+    let inside = incidents
+        .iter()
+        .filter(|(c, _)| {
+            let cell = h3o::CellIndex::try_from(*c).expect("cell");
+            area.contains(&cell.parent(h3o::Resolution::Nine).expect("parent"))
+        })
+        .count();
+    assert_eq!(s.incidents_used, inside);
+    assert_eq!(s.incidents_outside_area, incidents.len() - inside);
+    let total: u64 = result.cells.iter().map(|c| c.total_count).sum();
+    assert_eq!(total as usize, inside);
+    let e = result
+        .cells
+        .iter()
+        .find(|c| c.h3 == emerging.to_string())
+        .expect("cell");
+    assert!(
+        matches!(
+            e.category,
+            Category::NewHotSpot | Category::ConsecutiveHotSpot
+        ),
+        "{:?}",
+        e.category
+    );
+    // Study cells must be at the analysis resolution.
+    let coarse = [emerging.parent(h3o::Resolution::Eight).expect("parent")];
+    let err = emerging_hot_spots_in_area(&incidents, &params, &coarse).expect_err("resolution");
+    assert_eq!(err.code(), "study_area_resolution");
+    // An area holding no incident is an error, not an empty result.
+    let far = emerging.grid_disk::<Vec<_>>(40);
+    let empty = [*far.last().expect("ring 40")];
+    assert_eq!(emerging.grid_distance(empty[0]).expect("d"), 40);
+    let err = emerging_hot_spots_in_area(&incidents, &params, &empty).expect_err("no incidents");
+    assert_eq!(err, EmergingError::NoIncidents);
 }

@@ -34,6 +34,8 @@ pub struct Cube {
     pub incidents_used: usize,
     /// Incidents outside `[start, end)`, ignored.
     pub incidents_outside_window: usize,
+    /// Incidents in the window but outside the study-area cells, ignored.
+    pub incidents_outside_area: usize,
 }
 
 /// Half-open time window `[start, end)` in unix seconds.
@@ -69,34 +71,83 @@ pub fn resolve_window(
     }
 }
 
-/// Builds the cube. Errors: bad cells, no incidents in the window, fewer than `min_bins`
-/// bins, or more than [`MAX_CUBE_OBSERVATIONS`] observations.
+/// What the cube is built on: resolution, time bins, window and guards.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CubeSpec {
+    /// Analysis resolution.
+    pub resolution: Resolution,
+    /// Time step.
+    pub bin: TimeBin,
+    /// Rings of the spatial neighbourhood (also the hull of the default cell set).
+    pub k: u32,
+    /// The time window.
+    pub window: Window,
+    /// Fewest bins accepted.
+    pub min_bins: usize,
+}
+
+/// Builds the cube on the given study-area cells (at the analysis resolution; incidents in
+/// other cells are left out and counted) or, when `study` is `None`, on the cells within `k`
+/// rings of a non-empty cell. Errors: bad cells, no incidents in the window (and area), fewer
+/// than `min_bins` bins, or more than [`MAX_CUBE_OBSERVATIONS`] observations.
 pub fn build_cube(
     incidents: &[(u64, i64)],
-    resolution: Resolution,
-    bin: TimeBin,
-    k: u32,
-    window: Window,
-    min_bins: usize,
+    spec: &CubeSpec,
+    study: Option<&[CellIndex]>,
 ) -> Result<Cube, EmergingError> {
+    let (bin, window) = (spec.bin, spec.window);
     let first_bin = bin.index_of(window.start);
     let n_bins = (bin.index_of(window.end - 1) - first_bin + 1) as usize;
     let mut located = Vec::with_capacity(incidents.len());
     for &(raw, t) in incidents {
-        let cell = parent_cell(raw, resolution)?;
+        let cell = parent_cell(raw, spec.resolution)?;
         if (window.start..window.end).contains(&t) {
             located.push((cell, (bin.index_of(t) - first_bin) as usize));
         }
     }
+    let in_window = located.len();
+    let cells = match study {
+        Some(area) => study_cells(area, spec.resolution)?,
+        None => k_ring_hull(&located, spec.k),
+    };
+    let index: HashMap<CellIndex, usize> = cells.iter().enumerate().map(|(i, c)| (*c, i)).collect();
+    located.retain(|l| index.contains_key(&l.0));
     if located.is_empty() {
         return Err(EmergingError::NoIncidents);
     }
-    if n_bins < min_bins {
+    if n_bins < spec.min_bins {
         return Err(EmergingError::TooFewBins {
             bins: n_bins,
-            min_bins,
+            min_bins: spec.min_bins,
         });
     }
+    let observations = cells.len().saturating_mul(n_bins);
+    if observations > MAX_CUBE_OBSERVATIONS {
+        return Err(EmergingError::CubeTooLarge {
+            observations,
+            max: MAX_CUBE_OBSERVATIONS,
+        });
+    }
+    let mut counts = vec![0u32; observations];
+    for (cell, t) in &located {
+        if let Some(&c) = index.get(cell) {
+            counts[c * n_bins + t] += 1;
+        }
+    }
+    Ok(Cube {
+        cells,
+        first_bin,
+        n_bins,
+        counts,
+        window,
+        incidents_used: located.len(),
+        incidents_outside_window: incidents.len() - in_window,
+        incidents_outside_area: in_window - located.len(),
+    })
+}
+
+/// Every cell within `k` rings of a cell holding an incident, sorted.
+fn k_ring_hull(located: &[(CellIndex, usize)], k: u32) -> Vec<CellIndex> {
     let mut occupied: Vec<CellIndex> = located.iter().map(|l| l.0).collect();
     occupied.sort_unstable();
     occupied.dedup();
@@ -106,27 +157,24 @@ pub fn build_cube(
         .collect();
     cells.sort_unstable();
     cells.dedup();
-    let observations = cells.len().saturating_mul(n_bins);
-    if observations > MAX_CUBE_OBSERVATIONS {
-        return Err(EmergingError::CubeTooLarge {
-            observations,
-            max: MAX_CUBE_OBSERVATIONS,
+    cells
+}
+
+/// The study-area cells, sorted and deduplicated; all must be at `resolution`.
+fn study_cells(
+    area: &[CellIndex],
+    resolution: Resolution,
+) -> Result<Vec<CellIndex>, EmergingError> {
+    if let Some(bad) = area.iter().find(|c| c.resolution() != resolution) {
+        return Err(EmergingError::StudyAreaResolution {
+            cell: u64::from(*bad),
+            resolution: u8::from(resolution),
         });
     }
-    let index: HashMap<CellIndex, usize> = cells.iter().enumerate().map(|(i, c)| (*c, i)).collect();
-    let mut counts = vec![0u32; observations];
-    for (cell, t) in &located {
-        counts[index[cell] * n_bins + t] += 1;
-    }
-    Ok(Cube {
-        cells,
-        first_bin,
-        n_bins,
-        counts,
-        window,
-        incidents_used: located.len(),
-        incidents_outside_window: incidents.len() - located.len(),
-    })
+    let mut cells = area.to_vec();
+    cells.sort_unstable();
+    cells.dedup();
+    Ok(cells)
 }
 
 /// Spatial weights among the cube's cells: each cell's `k`-ring disk (self included)
