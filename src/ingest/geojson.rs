@@ -63,7 +63,7 @@ pub fn parse_geojson(bytes: &[u8]) -> Result<ParsedBatch, ParseError> {
             decimal: None,
             bom,
             geometry: GeometrySource::Geojson,
-            srid: None,
+            srid: top.crs,
         },
         geometry_columns: Vec::new(),
         cells: CellArena::default(),
@@ -156,6 +156,8 @@ impl Sink {
 struct Top {
     kind: Option<String>,
     had_features: bool,
+    /// EPSG code of a legacy (GeoJSON 2008) `crs` member.
+    crs: Option<u32>,
     /// `geometry`, `properties` and `id` of a single Feature.
     single: Map<String, Value>,
 }
@@ -190,6 +192,7 @@ impl<'de> Visitor<'de> for TopSeed<'_> {
                     })?;
                     top.had_features = true;
                 }
+                "crs" => top.crs = legacy_crs_srid(&map.next_value::<Value>()?),
                 "geometry" | "properties" | "id" => {
                     top.single.insert(key, map.next_value::<Value>()?);
                 }
@@ -224,6 +227,20 @@ impl<'de> Visitor<'de> for FeaturesSeed<'_> {
         }
         Ok(())
     }
+}
+
+/// The EPSG code named by a legacy `crs` member (GeoJSON 2008 §3.1, removed by RFC 7946 but
+/// still written by QGIS/GDAL for non-WGS84 exports): `{"type": "name", "properties":
+/// {"name": "urn:ogc:def:crs:EPSG::28992"}}` (also `EPSG:28992`); OGC `CRS84` gives 4326.
+fn legacy_crs_srid(crs: &Value) -> Option<u32> {
+    let name = crs.get("properties")?.get("name")?.as_str()?.trim();
+    if name.ends_with("CRS84") {
+        return Some(4326);
+    }
+    if !name.to_ascii_uppercase().contains("EPSG") {
+        return None;
+    }
+    name.rsplit(':').next()?.trim().parse().ok()
 }
 
 /// Checks one feature; returns its geometry and properties (with `id` added when absent).

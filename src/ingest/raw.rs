@@ -99,7 +99,8 @@ pub struct Detected {
     /// Whether a UTF-8 byte order mark was stripped.
     pub bom: bool,
     pub geometry: GeometrySource,
-    /// The `SRID=n;` of EWKT values, when present (all rows must agree).
+    /// The EPSG code the input names itself: the `SRID=n;` of EWKT values (all rows must
+    /// agree) or a legacy GeoJSON `crs` member (`CRS84` gives 4326). Never applied here.
     pub srid: Option<u32>,
 }
 
@@ -138,11 +139,36 @@ pub struct ParsedBatch {
 impl ParsedBatch {
     /// Index of a column: exact name first, then ASCII case-insensitive.
     pub fn column_index(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c == name).or_else(|| {
-            self.columns
-                .iter()
-                .position(|c| c.eq_ignore_ascii_case(name))
-        })
+        let mut folded = None;
+        for (i, c) in self.columns.iter().enumerate() {
+            if c == name {
+                return Some(i);
+            }
+            if folded.is_none() && c.eq_ignore_ascii_case(name) {
+                folded = Some(i);
+            }
+        }
+        folded
+    }
+
+    /// Resolves a property name once, for [`ParsedBatch::get`] in per-row loops.
+    pub fn field(&self, name: &str) -> Field {
+        Field {
+            name: name.to_owned(),
+            column: self.column_index(name),
+        }
+    }
+
+    /// Like [`ParsedBatch::text`] with a name resolved by [`ParsedBatch::field`] (for CSV a
+    /// single index lookup per row).
+    pub fn get<'a>(&'a self, rec: &'a RawRecord, field: &Field) -> Option<Cow<'a, str>> {
+        match &rec.props.0 {
+            PropsRepr::Csv { first_cell } => {
+                let text = self.cells.cell(*first_cell as usize + field.column?).trim();
+                (!text.is_empty()).then_some(Cow::Borrowed(text))
+            }
+            PropsRepr::Json(map) => json_get(map, &field.name).and_then(json_text),
+        }
     }
 
     /// The value of `name` for `rec` as trimmed text; `None` when absent, null or empty.
@@ -155,13 +181,7 @@ impl ParsedBatch {
                 let text = self.cells.cell(*first_cell as usize + index).trim();
                 (!text.is_empty()).then_some(Cow::Borrowed(text))
             }
-            PropsRepr::Json(map) => {
-                let value = match map.get(name) {
-                    Some(v) => v,
-                    None => map.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))?.1,
-                };
-                json_text(value)
-            }
+            PropsRepr::Json(map) => json_get(map, name).and_then(json_text),
         }
     }
 
@@ -191,6 +211,117 @@ impl ParsedBatch {
         }
         out
     }
+
+    /// Resolves the exclusions of [`ParsedBatch::free_props`] once, for
+    /// [`ParsedBatch::write_free_props`] in per-row loops.
+    pub fn free_fields(&self, exclude: &[&str]) -> FreeFields {
+        let excluded = |k: &str| exclude.iter().any(|e| e.eq_ignore_ascii_case(k));
+        let keep = (self.columns.iter().enumerate())
+            .map(|(i, name)| !self.geometry_columns.contains(&i) && !excluded(name))
+            .collect();
+        FreeFields {
+            keep,
+            exclude: exclude.iter().map(|e| (*e).to_owned()).collect(),
+        }
+    }
+
+    /// Appends the JSON object text of [`ParsedBatch::free_props`] to `out`, without building
+    /// a map (same members; for CSV in column order).
+    pub fn write_free_props(&self, rec: &RawRecord, free: &FreeFields, out: &mut String) {
+        out.push('{');
+        let mut first = true;
+        let mut member = |out: &mut String, key: &str| {
+            if !std::mem::take(&mut first) {
+                out.push(',');
+            }
+            push_json_string(out, key);
+            out.push(':');
+        };
+        match &rec.props.0 {
+            PropsRepr::Csv { first_cell } => {
+                for (i, text) in self.kept_cells(*first_cell, free) {
+                    member(out, &self.columns[i]);
+                    push_json_string(out, text);
+                }
+            }
+            PropsRepr::Json(map) => {
+                for (k, v) in map.iter().filter(|(k, _)| !free.excludes(k)) {
+                    member(out, k);
+                    out.push_str(&v.to_string());
+                }
+            }
+        }
+        out.push('}');
+    }
+
+    /// The kept, non-empty CSV cells of a record with their column index.
+    fn kept_cells<'a>(
+        &'a self,
+        first_cell: u32,
+        free: &'a FreeFields,
+    ) -> impl Iterator<Item = (usize, &'a str)> + 'a {
+        (0..self.columns.len())
+            .filter(|&i| free.keep.get(i).copied().unwrap_or(false))
+            .map(move |i| (i, self.cells.cell(first_cell as usize + i).trim()))
+            .filter(|(_, text)| !text.is_empty())
+    }
+}
+
+/// A property name resolved once per batch (see [`ParsedBatch::field`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    name: String,
+    column: Option<usize>,
+}
+
+/// The exclusions of [`ParsedBatch::free_props`] resolved once per batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreeFields {
+    /// CSV: whether column `i` is a free property.
+    keep: Vec<bool>,
+    /// GeoJSON: keys left out (ASCII case-insensitive).
+    exclude: Vec<String>,
+}
+
+impl FreeFields {
+    fn excludes(&self, key: &str) -> bool {
+        self.exclude.iter().any(|e| e.eq_ignore_ascii_case(key))
+    }
+}
+
+/// Exact key first, then ASCII case-insensitive.
+fn json_get<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    map.get(name).or_else(|| {
+        map.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
+/// Appends `s` as a JSON string literal (RFC 8259 §7 escaping).
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            out.push_str(&format!("\\u{b:04x}"));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 fn json_text(value: &Value) -> Option<Cow<'_, str>> {

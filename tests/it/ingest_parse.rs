@@ -447,6 +447,17 @@ fn geojson_hostile_inputs_are_errors() {
     let b =
         parse_geojson(br#"{"features":[],"type":"FeatureCollection"}"#).expect("empty collection");
     assert!(b.records.is_empty());
+    assert_eq!(b.detected.srid, None);
+    let legacy = br#"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"urn:ogc:def:crs:EPSG::28992"}},"features":[]}"#;
+    assert_eq!(
+        parse_geojson(legacy).expect("legacy crs").detected.srid,
+        Some(28992)
+    );
+    let crs84 = br#"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"urn:ogc:def:crs:OGC:1.3:CRS84"}},"features":[]}"#;
+    assert_eq!(
+        parse_geojson(crs84).expect("crs84").detected.srid,
+        Some(4326)
+    );
 }
 
 /// Checks the invariants of any successful parse.
@@ -478,9 +489,12 @@ fn check_batch(b: &ParsedBatch) {
             }
         }
         for c in &b.columns {
-            let _ = b.text(r, c);
+            assert_eq!(b.text(r, c), b.get(r, &b.field(c)));
         }
-        let _ = b.free_props(r, &["id"]);
+        let mut text = String::new();
+        b.write_free_props(r, &b.free_fields(&["id"]), &mut text);
+        let written: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(written, serde_json::Value::Object(b.free_props(r, &["id"])));
     }
 }
 
@@ -540,6 +554,42 @@ fn random_and_mutated_inputs_never_panic() {
     assert!(
         ok_csv > 1000 && ok_json > 100,
         "csv {ok_csv}, json {ok_json}"
+    );
+}
+
+#[test]
+fn resolved_fields_and_written_props_agree_with_the_simple_accessors() {
+    let body = "id;x;y;Note;kind\n1;1;2;\"a \"\"q\"\" \\ b\tc\u{1} é😀\";k\n2;3;4;;\n";
+    let b = csv(body);
+    let (note, missing) = (b.field("note"), b.field("nope"));
+    assert_eq!(
+        b.get(&b.records[0], &note).as_deref(),
+        Some("a \"q\" \\ b\tc\u{1} é😀")
+    );
+    assert_eq!(b.get(&b.records[1], &note), None);
+    assert_eq!(b.get(&b.records[0], &missing), None);
+    let free = b.free_fields(&["ID"]);
+    let mut out = String::new();
+    b.write_free_props(&b.records[0], &free, &mut out);
+    assert_eq!(out, r#"{"Note":"a \"q\" \\ b\tc\u0001 é😀","kind":"k"}"#);
+    let parsed: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        parsed,
+        serde_json::Value::Object(b.free_props(&b.records[0], &["id"]))
+    );
+    out.clear();
+    b.write_free_props(&b.records[1], &free, &mut out);
+    assert_eq!(out, "{}");
+    let gj = json!({"type": "FeatureCollection", "features": [{"type": "Feature", "id": 5,
+        "geometry": {"type": "Point", "coordinates": [1, 2]}, "properties": {"A": [1, {"b": null}], "s": "x\"y"}}]});
+    let b = parse_geojson(gj.to_string().as_bytes()).expect("parses");
+    out.clear();
+    b.write_free_props(&b.records[0], &b.free_fields(&["a"]), &mut out);
+    let parsed: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(parsed, json!({"id": 5, "s": "x\"y"}));
+    assert_eq!(
+        b.get(&b.records[0], &b.field("a")).as_deref(),
+        Some(r#"[1,{"b":null}]"#)
     );
 }
 
