@@ -4,7 +4,8 @@
 //!
 //! Pipeline of [`emerging_hot_spots`] (ArcGIS "How Emerging Hot Spot Analysis works"):
 //! 1. the cube ([`cube`]): incidents at H3 resolution `resolution` x `bin` (week / month /
-//!    quarter, UTC), all cells within `k` rings of a non-empty cell, zero counts included;
+//!    quarter, UTC), all cells within `k` rings of a non-empty cell, zero counts included
+//!    (or the study-area cells given to [`emerging_hot_spots_in_area`]);
 //! 2. space-time Gi* ([`gi`]) per (cell, bin): neighbours within `k` rings and the `time_k`
 //!    previous bins, self included, binary weights by default, global window = entire cube;
 //!    two-sided normal p; bins -3..3, with Benjamini-Hochberg FDR over the whole cube when
