@@ -21,8 +21,9 @@
 //! stationary series more often than 5 % of the time (a planted stationary hot spot came out
 //! persistent in 18 of 20 seeded runs, intensifying or diminishing otherwise).
 //!
-//! Speed: 1M incidents, res 9, 36 monthly bins (5,075 cells): about 0.1 s for the cube and
-//! Gi*, 0.3 s for the whole result (release build, one core).
+//! Speed: 1M incidents, res 9, 36 monthly bins (5,075 cells), release build, one core of
+//! the shared 2-core machine: 0.1-0.2 s for the cube and Gi*, 0.3-0.5 s for the whole result
+//! (timings noisy under load; issue 8's target is 1 s).
 //!
 //! References (tests/it/ref_emerging.rs): Gi* equals a numpy brute force on a dense
 //! space-time weight matrix; Mann-Kendall equals pymannkendall; the comparison's binomial

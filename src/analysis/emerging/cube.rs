@@ -111,7 +111,9 @@ pub fn build_cube(
         None => k_ring_hull(&located, spec.k),
     };
     let index: HashMap<CellIndex, usize> = cells.iter().enumerate().map(|(i, c)| (*c, i)).collect();
-    located.retain(|l| index.contains_key(&l.0));
+    if study.is_some() {
+        located.retain(|l| index.contains_key(&l.0));
+    }
     if located.is_empty() {
         return Err(EmergingError::NoIncidents);
     }
