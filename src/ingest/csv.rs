@@ -199,7 +199,7 @@ fn split_sep_line(text: &str) -> (&str, Option<u8>) {
     let line = text[..line_end].trim_end_matches('\r');
     let bytes = line.as_bytes();
     if bytes.len() == 5
-        && line[..4].eq_ignore_ascii_case("sep=")
+        && bytes[..4].eq_ignore_ascii_case(b"sep=")
         && check_delimiter(bytes[4]).is_ok()
     {
         let rest = text.get(line_end + 1..).unwrap_or("");

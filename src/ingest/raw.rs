@@ -112,14 +112,17 @@ pub(crate) struct CellArena {
 }
 
 impl CellArena {
+    /// Cell `index`; "" for an index outside the arena (a record of another batch).
     fn cell(&self, index: usize) -> &str {
-        let start = if index == 0 {
-            0
-        } else {
-            self.ends[index - 1] as usize
+        let start = match index.checked_sub(1) {
+            None => Some(0),
+            Some(i) => self.ends.get(i).map(|&e| e as usize),
         };
-        let end = self.ends[index] as usize;
-        self.text.get(start..end).unwrap_or("")
+        let end = self.ends.get(index).map(|&e| e as usize);
+        match (start, end) {
+            (Some(start), Some(end)) => self.text.get(start..end).unwrap_or(""),
+            _ => "",
+        }
     }
 }
 

@@ -118,6 +118,11 @@ fn tab_pipe_and_explicit_options() {
         b.free_props(&b.records[0], &[]),
         json!({"x": "zz"}).as_object().cloned().unwrap()
     );
+    // a 5-byte first line with a multi-byte character is not a `sep=` line (no panic)
+    assert_eq!(
+        csv_err("abcé\n1;2\n".as_bytes()).code(),
+        "no_coordinate_columns"
+    );
     // Excel's `sep=` line names the delimiter and is not a row.
     let b = csv("sep=;\nid;x;y\n7;1,5;2\n");
     assert_eq!(
@@ -125,6 +130,15 @@ fn tab_pipe_and_explicit_options() {
         (Some(';'), Some(','))
     );
     assert_eq!(points(&b), vec![(1, 1.5, 2.0)]);
+}
+
+#[test]
+fn old_mac_line_ends_quoted_header_and_trailing_delimiter() {
+    let b = csv("\"X\";\"Y\";\r1,5;2,5;\r3;4;\r");
+    assert_eq!(b.columns, vec!["X", "Y", "column_3"]);
+    assert_eq!(b.detected.decimal, Some(','));
+    assert_eq!(points(&b), vec![(1, 1.5, 2.5), (2, 3.0, 4.0)]);
+    assert!(b.free_props(&b.records[0], &[]).is_empty());
 }
 
 #[test]
@@ -501,14 +515,32 @@ fn check_batch(b: &ParsedBatch) {
 fn mutate(rng: &mut ChaCha8Rng, valid: &[u8]) -> Vec<u8> {
     let mut v = valid.to_vec();
     let alphabet = b";,\t|\"\n\r.-0123456789eENaInf()[]{}:POINTYGL \xEF\xBB\xBF\xFF";
+    let tokens: [&[u8]; 12] = [
+        "é".as_bytes(),
+        "😀".as_bytes(),
+        b"sep=",
+        b"sep=;\n",
+        b"SRID=1;",
+        b"POINT",
+        b"NaN",
+        b"1e999",
+        b"((",
+        b"))",
+        b"{\"type\":",
+        b"[[",
+    ];
     for _ in 0..rng.random_range(1..8) {
         let i = rng.random_range(0..=v.len());
-        match rng.random_range(0..4) {
+        match rng.random_range(0..5) {
             0 if i < v.len() => v[i] = alphabet[rng.random_range(0..alphabet.len())],
             1 if i < v.len() => {
                 v.remove(i);
             }
             2 => v.insert(i, alphabet[rng.random_range(0..alphabet.len())]),
+            3 => {
+                let t = tokens[rng.random_range(0..tokens.len())];
+                v.splice(i..i, t.iter().copied());
+            }
             _ => {
                 let j = rng.random_range(0..=v.len());
                 let (a, b) = (i.min(j), i.max(j));
@@ -532,7 +564,12 @@ fn random_and_mutated_inputs_never_panic() {
     ]})
     .to_string();
     let (mut ok_csv, mut ok_json) = (0, 0);
-    for _ in 0..3000 {
+    // HOTSPOTS_FUZZ_ITERS=100000 for a longer run; the seed stays fixed
+    let iters: usize = std::env::var("HOTSPOTS_FUZZ_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    for _ in 0..iters {
         let random: Vec<u8> = (0..rng.random_range(0..64)).map(|_| rng.random()).collect();
         for body in [
             random,
@@ -552,7 +589,7 @@ fn random_and_mutated_inputs_never_panic() {
     }
     // the mutations are small enough that many inputs still parse
     assert!(
-        ok_csv > 1000 && ok_json > 100,
+        ok_csv > iters / 3 && ok_json > iters / 30,
         "csv {ok_csv}, json {ok_json}"
     );
 }
