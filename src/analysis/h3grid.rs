@@ -20,8 +20,6 @@
 //!   The usual normalising constants (½, ¾, 15/16, 1/√(2π)) are dropped: Gi* and
 //!   row-standardised Moran's I do not change when every weight is multiplied by one constant.
 
-use std::collections::BTreeMap;
-
 use geo::{BoundingRect, ChamberlainDuquetteArea, MultiPolygon};
 use h3o::geom::{ContainmentMode, TilerBuilder};
 use h3o::{CellIndex, Resolution};
@@ -163,10 +161,9 @@ pub fn study_area_cells(
         reason: "the study area is empty".into(),
     })?;
     let (min, max) = (rect.min(), rect.max());
+    // NaN and infinities fail these comparisons too.
     let in_range = min.x >= -180.0 && max.x <= 180.0 && min.y >= -90.0 && max.y <= 90.0;
-    if !in_range
-        || !(min.x.is_finite() && max.x.is_finite() && min.y.is_finite() && max.y.is_finite())
-    {
+    if !in_range {
         return Err(HotspotError::InvalidStudyArea {
             reason: "coordinates must be WGS84 longitude/latitude".into(),
         });
@@ -219,6 +216,8 @@ pub fn counts_on(
 pub struct CellGrid {
     /// Rule that selected the cells.
     pub rule: CellSetRule,
+    /// H3 resolution of the cells.
+    pub resolution: u8,
     /// Cells, sorted ascending.
     pub cells: Vec<CellIndex>,
     /// Incident count of each cell.
@@ -255,6 +254,7 @@ impl CellGrid {
         let nonempty = counts.iter().filter(|&&c| c > 0).count();
         Ok(Self {
             rule,
+            resolution: u8::from(res),
             cells,
             counts,
             nonempty,
@@ -290,7 +290,7 @@ impl Neighbours {
         offsets.push(0);
         let mut idx = Vec::with_capacity(cells.len().saturating_mul(disk).min(max_links));
         let mut dist = Vec::with_capacity(idx.capacity());
-        let mut row: BTreeMap<u32, u8> = BTreeMap::new();
+        let mut row: Vec<(u32, u8)> = Vec::with_capacity(disk);
         for &c in cells {
             row.clear();
             for (nb, d) in c.grid_disk_distances::<Vec<_>>(k) {
@@ -298,13 +298,15 @@ impl Neighbours {
                     continue;
                 }
                 if let Ok(j) = cells.binary_search(&nb) {
-                    row.insert(j as u32, d as u8);
+                    row.push((j as u32, d as u8));
                 }
             }
             if idx.len() + row.len() > max_links {
                 return Err(HotspotError::TooManyLinks { max_links });
             }
-            for (&j, &d) in &row {
+            row.sort_unstable();
+            row.dedup_by_key(|e| e.0);
+            for &(j, d) in &row {
                 idx.push(j);
                 dist.push(d);
             }

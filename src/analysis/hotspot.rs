@@ -212,10 +212,10 @@ impl HotspotParams {
         if let Some(r) = self.resolution {
             h3grid::resolution(r)?;
         }
-        if let Some(k) = self.k {
-            if !(1..=h3grid::MAX_K).contains(&k) {
-                return Err(HotspotError::KOutOfRange { k });
-            }
+        if let Some(k) = self.k
+            && !(1..=h3grid::MAX_K).contains(&k)
+        {
+            return Err(HotspotError::KOutOfRange { k });
         }
         let perms = self.effective_permutations();
         if perms > MAX_PERMUTATIONS {
@@ -362,7 +362,7 @@ pub fn fine_resolution(incidents: &[CellIndex]) -> Result<u8, HotspotError> {
 pub fn gi_star_rows(x: &[f64], nb: &Neighbours, w: &[f64], w_self: f64) -> Option<Vec<f64>> {
     let n = x.len();
     let (mean, s) = moran::mean_sd(x);
-    if n < 2 || !(s > 1e-150) {
+    if n < 2 || s.is_nan() || s <= 1e-150 {
         return None;
     }
     let nf = n as f64;
@@ -420,21 +420,7 @@ pub fn run(
     study_area: Option<&MultiPolygon<f64>>,
     params: &HotspotParams,
 ) -> Result<HotspotResult, HotspotError> {
-    params.validate()?;
-    let fine = fine_resolution(incidents)?;
-    let total = incidents.len() as u64;
-    if total < MIN_INCIDENTS {
-        return Err(HotspotError::TooFewIncidents {
-            found: total,
-            min: MIN_INCIDENTS,
-        });
-    }
-    if let Some(r) = params.resolution.filter(|&r| r > fine) {
-        return Err(HotspotError::ResolutionTooFine {
-            resolution: r,
-            fine,
-        });
-    }
+    let fine = check_input(incidents, params)?;
     let choice = match (params.resolution, params.k) {
         (Some(_), Some(_)) => None,
         (r, k) => Some(optimized::choose_scale(
@@ -463,77 +449,143 @@ pub fn run(
             min: MIN_INCIDENTS,
         });
     }
-    let x = grid.values();
     let nb = Neighbours::build(&grid.cells, k, MAX_LINKS)?;
-    let w = nb.weights(params.kernel);
-    let gi_z =
-        gi_star_rows(&x, &nb, &w, params.kernel.weight(0, k)).ok_or(HotspotError::ZeroVariance)?;
-    let gi_p: Vec<f64> = gi_z.iter().map(|&z| stats::two_sided_p(z)).collect();
     let fdr = params.fdr || choice.is_some();
-    let gi_bin: Vec<i8> = if fdr {
-        stats::fdr_bins(&gi_z, &gi_p)
-    } else {
-        gi_z.iter()
-            .zip(&gi_p)
-            .map(|(&z, &p)| stats::confidence_bin(z, p))
-            .collect()
-    };
-    let perms = params.effective_permutations() as usize;
-    let p_sim =
-        (perms > 0).then(|| gi_pseudo_p(&x, &nb, &w, perms, params.seed, params.alternative));
-    let w_row = nb.row_standardised(params.kernel);
+    let gi = GiOutput::compute(&grid.values(), &nb, params, fdr)?;
     let lmi = match params.method {
         Method::Gistar => None,
         Method::LocalMoran => Some(
-            moran::local_moran(&x, &nb, &w_row, perms, params.seed, params.alternative)
-                .ok_or(HotspotError::ZeroVariance)?,
+            moran::local_moran(
+                &grid.values(),
+                &nb,
+                &nb.row_standardised(params.kernel),
+                params.effective_permutations() as usize,
+                params.seed,
+                params.alternative,
+            )
+            .ok_or(HotspotError::ZeroVariance)?,
         ),
     };
-    let cells: Vec<CellResult> = (0..x.len())
+    let cells = cell_results(&grid, &nb, &gi, lmi.as_ref());
+    let summary = summarise(&grid, &nb, &gi, params, incidents.len() as u64, fdr, choice);
+    Ok(HotspotResult { cells, summary })
+}
+
+/// Parameter ranges, incident resolution and count; returns the fine resolution.
+fn check_input(incidents: &[CellIndex], params: &HotspotParams) -> Result<u8, HotspotError> {
+    params.validate()?;
+    let fine = fine_resolution(incidents)?;
+    let total = incidents.len() as u64;
+    if total < MIN_INCIDENTS {
+        return Err(HotspotError::TooFewIncidents {
+            found: total,
+            min: MIN_INCIDENTS,
+        });
+    }
+    match params.resolution {
+        Some(r) if r > fine => Err(HotspotError::ResolutionTooFine {
+            resolution: r,
+            fine,
+        }),
+        _ => Ok(fine),
+    }
+}
+
+/// Gi* z, p, bins and optional pseudo p of every cell.
+struct GiOutput {
+    z: Vec<f64>,
+    p: Vec<f64>,
+    bin: Vec<i8>,
+    p_sim: Option<Vec<f64>>,
+}
+
+impl GiOutput {
+    fn compute(
+        x: &[f64],
+        nb: &Neighbours,
+        params: &HotspotParams,
+        fdr: bool,
+    ) -> Result<Self, HotspotError> {
+        let w = nb.weights(params.kernel);
+        let z = gi_star_rows(x, nb, &w, params.kernel.weight(0, nb.k))
+            .ok_or(HotspotError::ZeroVariance)?;
+        let p: Vec<f64> = z.iter().map(|&z| stats::two_sided_p(z)).collect();
+        let bin = if fdr {
+            stats::fdr_bins(&z, &p)
+        } else {
+            z.iter()
+                .zip(&p)
+                .map(|(&z, &p)| stats::confidence_bin(z, p))
+                .collect()
+        };
+        let perms = params.effective_permutations() as usize;
+        let p_sim =
+            (perms > 0).then(|| gi_pseudo_p(x, nb, &w, perms, params.seed, params.alternative));
+        Ok(Self { z, p, bin, p_sim })
+    }
+}
+
+fn cell_results(
+    grid: &CellGrid,
+    nb: &Neighbours,
+    gi: &GiOutput,
+    lmi: Option<&moran::LocalMoran>,
+) -> Vec<CellResult> {
+    (0..grid.cells.len())
         .map(|i| CellResult {
             h3: grid.cells[i].to_string(),
             count: grid.counts[i],
-            gi_z: gi_z[i],
-            gi_p: gi_p[i],
-            gi_bin: gi_bin[i],
+            gi_z: gi.z[i],
+            gi_p: gi.p[i],
+            gi_bin: gi.bin[i],
             n_neighbors: nb.row(i).0.len() as u32,
-            gi_p_sim: p_sim.as_ref().map(|p| p[i]),
-            lmi_i: lmi.as_ref().map(|l| l.i[i]),
-            lmi_z: lmi.as_ref().map(|l| l.z_sim[i]),
-            lmi_p: lmi.as_ref().map(|l| l.p_sim[i]),
-            lmi_label: lmi.as_ref().map(|l| l.label(i, LMI_ALPHA)),
+            gi_p_sim: gi.p_sim.as_ref().map(|p| p[i]),
+            lmi_i: lmi.map(|l| l.i[i]),
+            lmi_z: lmi.map(|l| l.z_sim[i]),
+            lmi_p: lmi.map(|l| l.p_sim[i]),
+            lmi_label: lmi.map(|l| l.label(i, LMI_ALPHA)),
         })
-        .collect();
-    let summary = Summary {
+        .collect()
+}
+
+fn summarise(
+    grid: &CellGrid,
+    nb: &Neighbours,
+    gi: &GiOutput,
+    params: &HotspotParams,
+    total: u64,
+    fdr: bool,
+    choice: Option<ScaleChoice>,
+) -> Summary {
+    Summary {
         method: params.method,
         cell_set: grid.rule,
         cell_set_rule: grid.rule.describe(),
-        resolution: res,
-        k,
+        resolution: grid.resolution,
+        k: nb.k,
         kernel: params.kernel,
         kernel_formula: params.kernel.formula(),
         weights: weights_text(params.method),
-        n_cells: cells.len(),
+        n_cells: grid.cells.len(),
         n_nonempty_cells: grid.nonempty,
         incidents_total: total,
         incidents_used: grid.incidents_used,
         incidents_ignored: grid.incidents_ignored,
         fdr,
         fdr_cutoffs: fdr.then(|| FdrCutoffs {
-            alpha_10: stats::bh_cutoff(&gi_p, 0.10),
-            alpha_05: stats::bh_cutoff(&gi_p, 0.05),
-            alpha_01: stats::bh_cutoff(&gi_p, 0.01),
+            alpha_10: stats::bh_cutoff(&gi.p, 0.10),
+            alpha_05: stats::bh_cutoff(&gi.p, 0.05),
+            alpha_01: stats::bh_cutoff(&gi.p, 0.01),
         }),
-        permutations: perms as u32,
+        permutations: params.effective_permutations(),
         seed: params.seed,
         alternative: params.alternative,
         p_value: "gi_p: two-sided normal p of gi_z (never FDR-adjusted); pseudo p = (M+1)/(R+1)",
-        n_hot: gi_bin.iter().filter(|&&b| b > 0).count(),
-        n_cold: gi_bin.iter().filter(|&&b| b < 0).count(),
-        global_moran: moran::global_moran(&x, &nb, &w_row),
+        n_hot: gi.bin.iter().filter(|&&b| b > 0).count(),
+        n_cold: gi.bin.iter().filter(|&&b| b < 0).count(),
+        global_moran: moran::global_moran(&grid.values(), nb, params.kernel),
         optimized: choice,
-    };
-    Ok(HotspotResult { cells, summary })
+    }
 }
 
 fn weights_text(method: Method) -> String {
@@ -543,5 +595,81 @@ fn weights_text(method: Method) -> String {
         Method::LocalMoran => format!(
             "{gi}; Local Moran: the same kernel weights without self, row-standardised (esda Moran_Local transformation='r')"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use h3o::{LatLng, Resolution};
+
+    #[test]
+    fn compressed_gi_star_equals_stats_gi_star() {
+        let centre = LatLng::new(52.09, 5.12)
+            .expect("valid")
+            .to_cell(Resolution::Nine);
+        let cells = h3grid::k_ring_hull(&[centre], 3, 1000).expect("small");
+        let nb = Neighbours::build(&cells, 2, 100_000).expect("small");
+        let x: Vec<f64> = (0..cells.len()).map(|i| ((i * 7919) % 13) as f64).collect();
+        for kernel in [Kernel::Uniform, Kernel::Quartic, Kernel::Gaussian] {
+            let w = nb.weights(kernel);
+            let rows: Vec<Vec<(usize, f64)>> = (0..cells.len())
+                .map(|i| {
+                    let (a, b) = (nb.offsets[i], nb.offsets[i + 1]);
+                    let mut r = vec![(i, 1.0)];
+                    r.extend(
+                        nb.idx[a..b]
+                            .iter()
+                            .zip(&w[a..b])
+                            .map(|(&j, &v)| (j as usize, v)),
+                    );
+                    r
+                })
+                .collect();
+            let want = stats::gi_star(&x, &rows).expect("variance");
+            let got = gi_star_rows(&x, &nb, &w, kernel.weight(0, 2)).expect("variance");
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-12, "{kernel:?}: {a} vs {b}");
+            }
+        }
+        assert!(
+            gi_star_rows(
+                &vec![3.0; cells.len()],
+                &nb,
+                &nb.weights(Kernel::Uniform),
+                1.0
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn every_error_has_a_distinct_code() {
+        let errs = [
+            HotspotError::TooFewIncidents { found: 1, min: 30 },
+            HotspotError::ZeroVariance,
+            HotspotError::TooManyCells { max_cells: 1 },
+            HotspotError::TooManyLinks { max_links: 1 },
+            HotspotError::ResolutionOutOfRange { resolution: 16 },
+            HotspotError::ResolutionTooFine {
+                resolution: 13,
+                fine: 12,
+            },
+            HotspotError::KOutOfRange { k: 0 },
+            HotspotError::PermutationsOutOfRange {
+                permutations: 10_000,
+            },
+            HotspotError::PermutationsRequired,
+            HotspotError::MaxCellsOutOfRange,
+            HotspotError::UnknownKernel { value: "x".into() },
+            HotspotError::UnknownMethod { value: "x".into() },
+            HotspotError::MixedResolutions,
+            HotspotError::InvalidStudyArea { reason: "x".into() },
+        ];
+        let mut codes: Vec<&str> = errs.iter().map(HotspotError::code).collect();
+        assert!(errs.iter().all(|e| !e.to_string().is_empty()));
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), errs.len());
     }
 }

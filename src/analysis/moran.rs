@@ -17,7 +17,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::h3grid::Neighbours;
+use super::h3grid::{Kernel, Neighbours};
 use super::stats::Alternative;
 
 /// The shared draw table of a conditional randomisation.
@@ -150,7 +150,7 @@ pub struct LocalMoran {
 impl LocalMoran {
     /// Label of cell `i` at significance level `alpha` (p < alpha).
     pub fn label(&self, i: usize, alpha: f64) -> LmiLabel {
-        if !(self.p_sim[i] < alpha) {
+        if self.p_sim[i] >= alpha {
             return LmiLabel::NotSignificant;
         }
         match (self.z[i] > 0.0, self.lag[i] > 0.0) {
@@ -174,7 +174,7 @@ pub fn local_moran(
 ) -> Option<LocalMoran> {
     let n = y.len();
     let (mean, sd) = mean_sd(y);
-    if n < 3 || !(sd > 1e-150) {
+    if n < 3 || sd.is_nan() || sd <= 1e-150 {
         return None;
     }
     let z: Vec<f64> = y.iter().map(|v| (v - mean) / sd).collect();
@@ -228,44 +228,42 @@ pub struct GlobalMoran {
     pub p_rand: f64,
 }
 
-/// Global Moran's I of `y` with weights `w` aligned with `nb.idx` (any weights; the
-/// neighbour relation must be symmetric, as k-rings are). `None` for zero variance or n < 4.
-pub fn global_moran(y: &[f64], nb: &Neighbours, w: &[f64]) -> Option<GlobalMoran> {
+/// Global Moran's I of `y` with row-standardised kernel weights (esda `Moran(y, w,
+/// transformation='r')`): `w_ij = K(d_ij) / Σ_j K(d_ij)` over the k-ring, self excluded.
+/// Because `K(d_ij)` is symmetric, `w_ji = K(d_ij) / rowsum_j` needs no lookup.
+/// `None` for zero variance, n < 4 or no neighbours at all.
+#[allow(clippy::needless_range_loop)] // CSR rows: t indexes idx and weights together
+pub fn global_moran(y: &[f64], nb: &Neighbours, kernel: Kernel) -> Option<GlobalMoran> {
     let n = y.len();
     let (mean, sd) = mean_sd(y);
-    if n < 4 || !(sd > 1e-150) {
+    if n < 4 || sd.is_nan() || sd <= 1e-150 {
         return None;
     }
+    let base = nb.weights(kernel);
     let z: Vec<f64> = y.iter().map(|v| v - mean).collect();
     let m2: f64 = z.iter().map(|v| v * v).sum();
     let m4: f64 = z.iter().map(|v| v.powi(4)).sum();
-    let (mut s0, mut s1, mut num) = (0.0, 0.0, 0.0);
-    let mut row_sum = vec![0.0; n];
-    let mut col_sum = vec![0.0; n];
+    let row_sum: Vec<f64> = (0..n)
+        .map(|i| base[nb.offsets[i]..nb.offsets[i + 1]].iter().sum())
+        .collect();
+    let (mut s0, mut s1, mut num, mut s2) = (0.0, 0.0, 0.0, 0.0);
     for i in 0..n {
+        let mut col = 0.0;
         for t in nb.offsets[i]..nb.offsets[i + 1] {
             let j = nb.idx[t] as usize;
-            s0 += w[t];
-            num += w[t] * z[i] * z[j];
-            row_sum[i] += w[t];
-            col_sum[j] += w[t];
-            // w_ji: position of i in row j
-            let (a, b) = (nb.offsets[j], nb.offsets[j + 1]);
-            let wji = nb.idx[a..b]
-                .binary_search(&(i as u32))
-                .map_or(0.0, |p| w[a + p]);
-            s1 += (w[t] + wji) * (w[t] + wji);
+            let (wij, wji) = (base[t] / row_sum[i], base[t] / row_sum[j]);
+            s0 += wij;
+            num += wij * z[i] * z[j];
+            col += wji;
+            s1 += (wij + wji) * (wij + wji);
         }
+        let row = if row_sum[i] > 0.0 { 1.0 } else { 0.0 };
+        s2 += (row + col) * (row + col);
     }
-    if !(s0 > 0.0) {
+    if s0 <= 0.0 {
         return None;
     }
     s1 /= 2.0;
-    let s2: f64 = row_sum
-        .iter()
-        .zip(&col_sum)
-        .map(|(r, c)| (r + c) * (r + c))
-        .sum();
     let nf = n as f64;
     let i_stat = nf / s0 * num / m2;
     let ei = -1.0 / (nf - 1.0);

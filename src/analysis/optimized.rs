@@ -13,8 +13,8 @@
 //! 4. If that grid would exceed `max_cells`, step to coarser resolutions until it fits.
 //!
 //! **k** (when not given): incremental spatial autocorrelation: global Moran's I z
-//! (randomisation; uniform k-ring weights, row-standardised) for k = 1..=10 on the cell set
-//! that k implies; the first peak (z_k above both neighbours and above 1.96) wins. Without
+//! (randomisation; uniform k-ring weights, row-standardised) for k = 1..=10 on a fixed cell
+//! set (the study-area cells, or the non-empty cells as ArcGIS without a boundary); the first peak (z_k above both neighbours and above 1.96) wins. Without
 //! one, ArcGIS' fallback: the mean distance from each non-empty cell to its m-th nearest
 //! non-empty cell, m = 5 % of them clamped to 3..=30, capped at one standard distance,
 //! converted to rings (ceil of distance / centre spacing) and clamped to 1..=10.
@@ -150,6 +150,10 @@ pub fn choose_scale(
 }
 
 /// Incremental spatial autocorrelation with the k-NN fallback; fills `k`, `isa`, `peak_k`.
+///
+/// The ISA runs on one fixed set of cells for every k, as ArcGIS runs it on the aggregated
+/// features: the study-area cells, or without a study area the non-empty cells only (a
+/// k-dependent hull would add ever more zero cells and inflate z with k).
 fn choose_k(
     incidents: &[CellIndex],
     study_area: Option<&MultiPolygon<f64>>,
@@ -157,31 +161,52 @@ fn choose_k(
     choice: &mut ScaleChoice,
 ) -> Result<(), HotspotError> {
     let res = h3grid::resolution(choice.resolution)?;
-    let mut stop = String::new();
+    let grid = CellGrid::build(incidents, study_area, res, 1, max_cells)?;
+    let keep: Vec<usize> = (0..grid.cells.len())
+        .filter(|&i| study_area.is_some() || grid.counts[i] > 0)
+        .collect();
+    let cells: Vec<CellIndex> = keep.iter().map(|&i| grid.cells[i]).collect();
+    let values: Vec<f64> = keep.iter().map(|&i| f64::from(grid.counts[i])).collect();
+    let stop = isa_steps(&cells, &values, choice);
+    if let Some(p) = choice.peak_k {
+        choice.k = p;
+        choice.k_reason = format!(
+            "first peak of the global Moran's I z-score over k = 1..{ISA_MAX_K} (incremental spatial autocorrelation on the {}){stop}",
+            if study_area.is_some() {
+                "study-area cells"
+            } else {
+                "non-empty cells"
+            }
+        );
+        return Ok(());
+    }
+    let nonempty: Vec<CellIndex> = cells
+        .iter()
+        .zip(&values)
+        .filter(|(_, v)| **v > 0.0)
+        .map(|(c, _)| *c)
+        .collect();
+    let (k, m) = knn_rings(&nonempty, choice.resolution);
+    choice.k = k;
+    choice.k_reason = format!(
+        "no significant peak of the global Moran's I z-score over k = 1..{ISA_MAX_K}{stop}; fallback: mean distance to the {m}th nearest non-empty cell (capped at one standard distance) in rings"
+    );
+    Ok(())
+}
+
+/// Global Moran's I z for k = 1..=ISA_MAX_K until the first peak; returns a note when a
+/// limit stopped it early.
+fn isa_steps(cells: &[CellIndex], values: &[f64], choice: &mut ScaleChoice) -> String {
     for kk in 1..=ISA_MAX_K {
-        let grid = match CellGrid::build(incidents, study_area, res, kk, max_cells) {
-            Ok(g) => g,
-            Err(HotspotError::TooManyCells { .. }) => {
-                stop = format!(" (stopped at k = {kk}: cell limit)");
-                break;
-            }
-            Err(e) => return Err(e),
+        let Ok(nb) = Neighbours::build(cells, kk, MAX_LINKS) else {
+            return format!(" (stopped at k = {kk}: neighbour-link limit)");
         };
-        let nb = match Neighbours::build(&grid.cells, kk, MAX_LINKS) {
-            Ok(nb) => nb,
-            Err(_) => {
-                stop = format!(" (stopped at k = {kk}: neighbour-link limit)");
-                break;
-            }
-        };
-        let Some(gm) =
-            moran::global_moran(&grid.values(), &nb, &nb.row_standardised(Kernel::Uniform))
-        else {
+        let Some(gm) = moran::global_moran(values, &nb, Kernel::Uniform) else {
             continue;
         };
         choice.isa.push(IsaStep {
             k: kk,
-            n_cells: grid.cells.len(),
+            n_cells: cells.len(),
             moran_i: gm.i,
             z: gm.z_rand,
         });
@@ -190,37 +215,25 @@ fn choose_k(
             break;
         }
     }
-    if let Some(p) = choice.peak_k {
-        choice.k = p;
-        choice.k_reason = format!(
-            "first peak of the global Moran's I z-score over k = 1..{ISA_MAX_K} (incremental spatial autocorrelation){stop}"
-        );
-        return Ok(());
-    }
-    let grid = CellGrid::build(incidents, study_area, res, 1, max_cells)?;
-    let nonempty: Vec<CellIndex> = grid
-        .cells
-        .iter()
-        .zip(&grid.counts)
-        .filter(|(_, n)| **n > 0)
-        .map(|(c, _)| *c)
-        .collect();
-    let pts = local_metres(&nonempty);
+    String::new()
+}
+
+/// ArcGIS' k-NN fallback in rings: `(k, m)` with m = 5 % of the cells clamped to 3..=30.
+fn knn_rings(nonempty: &[CellIndex], res: u8) -> (u32, usize) {
+    let pts = local_metres(nonempty);
     let m = ((pts.len() as f64 * 0.05) as usize)
         .clamp(3, 30)
         .min(pts.len().saturating_sub(1));
-    choice.k = if m == 0 {
-        1
-    } else {
-        let d = nearest_distances(&pts, m);
-        let mean = d.iter().sum::<f64>() / d.len() as f64;
-        let band = mean.min(standard_distance(&pts));
-        ((band / spacing_m(choice.resolution)).ceil() as u32).clamp(1, ISA_MAX_K)
-    };
-    choice.k_reason = format!(
-        "no significant peak of the global Moran's I z-score over k = 1..{ISA_MAX_K}{stop}; fallback: mean distance to the {m}th nearest non-empty cell (capped at one standard distance) in rings"
-    );
-    Ok(())
+    if m == 0 {
+        return (1, m);
+    }
+    let d = nearest_distances(&pts, m);
+    let mean = d.iter().sum::<f64>() / d.len() as f64;
+    let band = mean.min(standard_distance(&pts));
+    (
+        ((band / spacing_m(res)).ceil() as u32).clamp(1, ISA_MAX_K),
+        m,
+    )
 }
 
 /// First k whose z exceeds both neighbours and 1.96.

@@ -265,7 +265,7 @@ fn local_moran_matches_esda() {
         );
         assert_eq!(
             label == LmiLabel::NotSignificant,
-            !(c.lmi_p.expect("p") < 0.05)
+            c.lmi_p.expect("p") >= 0.05
         );
     }
     // Permutation results agree in distribution with esda's (same R, same alternative).
@@ -502,6 +502,17 @@ fn optimized_mode_chooses_scale_forces_fdr_and_finds_the_hot_spot() {
     // Deterministic.
     let again = hotspot::run(&incidents(), None, &HotspotParams::default()).expect("runs");
     assert_eq!(again, out);
+    // With a study area the ISA runs on its (fixed) cells; a given resolution is kept.
+    let area = study_area();
+    let p = HotspotParams {
+        resolution: Some(9),
+        ..HotspotParams::default()
+    };
+    let in_area = hotspot::run(&incidents(), Some(&area), &p).expect("runs");
+    let c3 = in_area.summary.optimized.expect("optimized");
+    assert!(!c3.resolution_chosen && c3.k_chosen && c3.resolution == 9);
+    assert!(c3.isa.iter().all(|s| s.n_cells == in_area.cells.len()));
+    assert!(in_area.summary.fdr);
 }
 
 #[test]
