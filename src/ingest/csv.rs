@@ -109,6 +109,19 @@ enum Plan {
 /// Parses a CSV body. File-level problems are a [`ParseError`]; bad rows become
 /// [`Rejected`] entries with their 1-based data row number. A header without rows gives an
 /// empty batch.
+///
+/// ```
+/// use hotspots::ingest::csv::{CsvOptions, parse_csv};
+/// use hotspots::ingest::raw::RawGeometry;
+///
+/// let body = "\u{feff}id;x;y\r\nA1;117234,5;480010,25\r\nA2;;480000\r\n";
+/// let batch = parse_csv(body.as_bytes(), &CsvOptions::default()).unwrap();
+/// assert_eq!((batch.detected.delimiter, batch.detected.decimal), (Some(';'), Some(',')));
+/// assert_eq!(batch.records[0].geometry, RawGeometry::Point { x: 117234.5, y: 480010.25 });
+/// assert_eq!(batch.text(&batch.records[0], "id").as_deref(), Some("A1"));
+/// assert_eq!((batch.rejected[0].row, batch.rejected[0].reason.as_str()),
+///            (2, "missing x coordinate (column 'x')"));
+/// ```
 pub fn parse_csv(bytes: &[u8], opts: &CsvOptions) -> Result<ParsedBatch, ParseError> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ParseError::TooLarge {
@@ -136,11 +149,7 @@ pub fn parse_csv(bytes: &[u8], opts: &CsvOptions) -> Result<ParsedBatch, ParseEr
     let (plan, source) = find_geometry(&columns, opts)?;
     let decimal = match plan {
         Plan::Wkt { .. } => None,
-        Plan::Xy { x, y, .. } => Some(match opts.decimal {
-            Some(d) => d,
-            None if delimiter == b',' => '.',
-            None => sniff_decimal(text, delimiter, [x, y])?,
-        }),
+        Plan::Xy { x, y, .. } => Some(coordinate_decimal(opts, text, delimiter, [x, y])?),
     };
     let geometry_columns = match plan {
         Plan::Xy { x, y, .. } => vec![x, y],
@@ -164,6 +173,20 @@ pub fn parse_csv(bytes: &[u8], opts: &CsvOptions) -> Result<ParsedBatch, ParseEr
     };
     read_rows(&mut reader, &mut record, plan, &mut batch)?;
     Ok(batch)
+}
+
+/// The decimal separator of the x/y columns: given, `.` after a `,` delimiter, else sniffed.
+fn coordinate_decimal(
+    opts: &CsvOptions,
+    text: &str,
+    delimiter: u8,
+    cols: [usize; 2],
+) -> Result<char, ParseError> {
+    match opts.decimal {
+        Some(d) => Ok(d),
+        None if delimiter == b',' => Ok('.'),
+        None => sniff_decimal(text, delimiter, cols),
+    }
 }
 
 fn malformed(e: csv::Error) -> ParseError {

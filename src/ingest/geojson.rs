@@ -34,6 +34,22 @@ use super::raw::{
 };
 
 /// Parses a GeoJSON FeatureCollection (or a single Feature).
+///
+/// ```
+/// use hotspots::ingest::geojson::parse_geojson;
+/// use hotspots::ingest::raw::RawGeometry;
+///
+/// let body = r#"{"type": "FeatureCollection", "features": [
+///   {"type": "Feature", "id": 7, "geometry": {"type": "Point", "coordinates": [4.83, 52.44, 1.5]},
+///    "properties": {"category": "geluid", "priority": 2}},
+///   {"type": "Feature", "geometry": {"type": "Point", "coordinates": []}, "properties": {}}]}"#;
+/// let batch = parse_geojson(body.as_bytes()).unwrap();
+/// let rec = &batch.records[0];
+/// assert_eq!(rec.geometry, RawGeometry::Point { x: 4.83, y: 52.44 });
+/// assert_eq!(batch.text(rec, "priority").as_deref(), Some("2"));
+/// assert_eq!(batch.text(rec, "id").as_deref(), Some("7"));
+/// assert_eq!((batch.rejected[0].row, batch.rejected[0].reason.as_str()), (2, "empty coordinates"));
+/// ```
 pub fn parse_geojson(bytes: &[u8]) -> Result<ParsedBatch, ParseError> {
     let (text, bom) = utf8_body(bytes)?;
     let mut sink = Sink::default();

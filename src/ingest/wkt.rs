@@ -165,6 +165,14 @@ fn unexpected(expected: &'static str, tok: Tok<'_>, offset: usize) -> WktError {
 }
 
 /// Parses one WKT or EWKT value.
+///
+/// ```
+/// use hotspots::ingest::wkt::{WktError, parse_wkt};
+///
+/// let e = parse_wkt("SRID=28992;POINT (120000 480000)").unwrap();
+/// assert_eq!(e.srid, Some(28992));
+/// assert_eq!(parse_wkt("POINT (4,8 52,4)"), Err(WktError::DecimalComma { offset: 8 }));
+/// ```
 pub fn parse_wkt(value: &str) -> Result<Ewkt, WktError> {
     let (srid, body, skipped) = split_srid(value)?;
     let mut lx = Lexer { s: body, pos: 0 };
