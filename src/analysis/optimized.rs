@@ -145,8 +145,36 @@ pub fn choose_scale(
     };
     if k.is_none() {
         choose_k(incidents, study_area, max_cells, &mut choice)?;
+        shrink_k_to_fit(incidents, study_area, max_cells, &mut choice)?;
     }
     Ok(choice)
+}
+
+/// Lowers a chosen k until its k-ring hull fits within `max_cells` (k = 1 always fits: it
+/// was checked when the resolution was chosen).
+fn shrink_k_to_fit(
+    incidents: &[CellIndex],
+    study_area: Option<&MultiPolygon<f64>>,
+    max_cells: usize,
+    choice: &mut ScaleChoice,
+) -> Result<(), HotspotError> {
+    if study_area.is_some() {
+        return Ok(());
+    }
+    let res = h3grid::resolution(choice.resolution)?;
+    while choice.k > 1 {
+        match CellGrid::build(incidents, None, res, choice.k, max_cells) {
+            Err(HotspotError::TooManyCells { .. }) => {
+                choice.k -= 1;
+                choice.k_reason = format!(
+                    "{}; lowered to {} to stay within {max_cells} cells",
+                    choice.k_reason, choice.k
+                );
+            }
+            other => return other.map(|_| ()),
+        }
+    }
+    Ok(())
 }
 
 /// Incremental spatial autocorrelation with the k-NN fallback; fills `k`, `isa`, `peak_k`.

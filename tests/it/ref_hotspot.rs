@@ -502,6 +502,20 @@ fn optimized_mode_chooses_scale_forces_fdr_and_finds_the_hot_spot() {
     // Deterministic.
     let again = hotspot::run(&incidents(), None, &HotspotParams::default()).expect("runs");
     assert_eq!(again, out);
+    // A cell limit coarsens the chosen resolution (and lowers k) instead of failing.
+    let small = HotspotParams {
+        max_cells: 300,
+        ..HotspotParams::default()
+    };
+    let coarse = hotspot::run(&incidents(), None, &small).expect("runs");
+    let c4 = coarse.summary.optimized.expect("optimized");
+    assert!(
+        c4.resolution < choice.resolution,
+        "{}",
+        c4.resolution_reason
+    );
+    assert!(c4.resolution_reason.contains("coarsened"));
+    assert!(coarse.cells.len() <= 300);
     // With a study area the ISA runs on its (fixed) cells; a given resolution is kept.
     let area = study_area();
     let p = HotspotParams {
