@@ -5,9 +5,11 @@
 //! [`Rejected`] per refused row with a 1-based row number and a precise reason. Field semantics
 //! (time parsing, categories) and CRS transforms belong to `validate`, not here.
 //!
-//! CSV values are kept in one text arena per batch (no per-row map), so that a 1M-row batch
-//! costs one allocation per geometry and nothing per property; GeoJSON keeps each feature's
-//! `properties` object. [`ParsedBatch::text`] and [`ParsedBatch::free_props`] read both alike.
+//! CSV values are kept in one text arena per batch (no per-row map or string), so a 1M-row
+//! point batch makes no allocation per row; GeoJSON keeps each feature's `properties` object.
+//! [`ParsedBatch::text`] and [`ParsedBatch::free_props`] read both alike; for per-row loops
+//! [`ParsedBatch::field`] + [`ParsedBatch::get`] and [`ParsedBatch::free_fields`] +
+//! [`ParsedBatch::write_free_props`] resolve names once and write the JSON text directly.
 
 use std::borrow::Cow;
 
