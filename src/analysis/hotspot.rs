@@ -398,19 +398,16 @@ pub fn gi_pseudo_p(
     let n = x.len();
     let max_card = (0..n).map(|i| nb.row(i).0.len()).max().unwrap_or(0);
     let draws = Draws::new(n, max_card, permutations, seed);
-    let mut sims = Vec::with_capacity(permutations);
-    (0..n)
-        .map(|i| {
-            let (a, b) = (nb.offsets[i], nb.offsets[i + 1]);
-            let obs: f64 = nb.idx[a..b]
-                .iter()
-                .zip(&w[a..b])
-                .map(|(&j, &wt)| wt * x[j as usize])
-                .sum();
-            draws.simulate(i, x, &w[a..b], &mut sims);
-            moran::permutation_p(obs, &sims, alt)
-        })
-        .collect()
+    moran::per_cell(n, |i, sims| {
+        let (a, b) = (nb.offsets[i], nb.offsets[i + 1]);
+        let obs: f64 = nb.idx[a..b]
+            .iter()
+            .zip(&w[a..b])
+            .map(|(&j, &wt)| wt * x[j as usize])
+            .sum();
+        draws.simulate(i, x, &w[a..b], sims);
+        moran::permutation_p(obs, sims, alt)
+    })
 }
 
 /// Runs the analysis on incidents stored as H3 cells (one per incident, all at the same fine

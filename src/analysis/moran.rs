@@ -182,15 +182,7 @@ pub fn local_moran(
     let scale = (n - 1) as f64 / den;
     let max_card = (0..n).map(|i| nb.row(i).0.len()).max().unwrap_or(0);
     let draws = Draws::new(n, max_card, permutations, seed);
-    let mut out = LocalMoran {
-        i: Vec::with_capacity(n),
-        z: z.clone(),
-        lag: Vec::with_capacity(n),
-        z_sim: Vec::with_capacity(n),
-        p_sim: Vec::with_capacity(n),
-    };
-    let mut sims = Vec::with_capacity(permutations);
-    for i in 0..n {
+    let per = per_cell(n, |i, sims| {
         let (a, b) = (nb.offsets[i], nb.offsets[i + 1]);
         let lag: f64 = nb.idx[a..b]
             .iter()
@@ -198,19 +190,53 @@ pub fn local_moran(
             .map(|(&j, &wt)| wt * z[j as usize])
             .sum();
         let ii = scale * z[i] * lag;
-        draws.simulate(i, &z, &w[a..b], &mut sims);
+        draws.simulate(i, &z, &w[a..b], sims);
         sims.iter_mut().for_each(|s| *s *= scale * z[i]);
         let (m, s) = if sims.is_empty() {
             (ii, 0.0)
         } else {
-            mean_sd(&sims)
+            mean_sd(sims)
         };
-        out.i.push(ii);
-        out.lag.push(lag);
-        out.z_sim.push(if s > 0.0 { (ii - m) / s } else { 0.0 });
-        out.p_sim.push(permutation_p(ii, &sims, alternative));
+        let z_sim = if s > 0.0 { (ii - m) / s } else { 0.0 };
+        (ii, lag, z_sim, permutation_p(ii, sims, alternative))
+    });
+    Some(LocalMoran {
+        i: per.iter().map(|t| t.0).collect(),
+        z,
+        lag: per.iter().map(|t| t.1).collect(),
+        z_sim: per.iter().map(|t| t.2).collect(),
+        p_sim: per.iter().map(|t| t.3).collect(),
+    })
+}
+
+/// Maps `f` over cells `0..n`, each call with a scratch buffer; on large inputs the cells are
+/// split into contiguous chunks on scoped threads. The result does not depend on the number
+/// of threads (every cell reads the same shared draw table).
+pub fn per_cell<T: Send>(n: usize, f: impl Fn(usize, &mut Vec<f64>) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get().min(4));
+    if threads < 2 || n < 2048 {
+        let mut buf = Vec::new();
+        return (0..n).map(|i| f(i, &mut buf)).collect();
     }
-    Some(out)
+    let chunk = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .step_by(chunk)
+            .map(|start| {
+                let f = &f;
+                s.spawn(move || {
+                    let mut buf = Vec::new();
+                    (start..(start + chunk).min(n))
+                        .map(|i| f(i, &mut buf))
+                        .collect::<Vec<T>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("worker finished"))
+            .collect()
+    })
 }
 
 /// Global Moran's I and its analytic inference.
@@ -308,6 +334,16 @@ mod tests {
         }
         let again = Draws::new(10, 4, 50, 7);
         assert_eq!(d.ids, again.ids);
+    }
+
+    #[test]
+    fn per_cell_keeps_cell_order_on_threads() {
+        let out = per_cell(10_007, |i, buf| {
+            buf.push(i as f64);
+            (i, buf.len() >= 1)
+        });
+        assert_eq!(out.len(), 10_007);
+        assert!(out.iter().enumerate().all(|(i, &(j, ok))| i == j && ok));
     }
 
     #[test]
