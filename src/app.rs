@@ -28,6 +28,9 @@ pub enum AppError {
     /// Bad input that is not row-level (dataset id, tier, organisation, CRS).
     #[error("{0}")]
     Invalid(String),
+    /// Rows were rejected and the request asked for all-or-nothing (`strict=true`).
+    #[error("rows were rejected")]
+    Rejected(Vec<Rejected>),
     /// The data directory's secret could not be read or created.
     #[error("secret file {0}: {1}")]
     Secret(String, std::io::Error),
@@ -51,6 +54,8 @@ pub struct IngestRequest<'a> {
     pub body: &'a [u8],
     pub crs: Crs,
     pub csv: CsvOptions,
+    /// All or nothing: when any row is rejected, write nothing.
+    pub strict: bool,
 }
 
 pub struct App {
@@ -70,8 +75,12 @@ fn load_secret(dir: &Path) -> Result<Vec<u8>, AppError> {
     let path = dir.join("secret.key");
     let err = |e| AppError::Secret(path.display().to_string(), e);
     match std::fs::read_to_string(&path) {
-        Ok(s) => hex::decode(s.trim())
-            .map_err(|e| err(std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))),
+        Ok(s) => hex::decode(s.trim()).map_err(|e| {
+            err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                e.to_string(),
+            ))
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let bytes: [u8; 32] = rand::random();
             write_private(&path, &hex::encode(bytes)).map_err(err)?;
@@ -99,16 +108,30 @@ impl App {
         let store = Store::open(data_dir)?;
         let catalog = Catalog::load(&store)?;
         let secret = load_secret(data_dir)?;
-        Ok(App { store, catalog, secret, admin_key: admin_key.filter(|k| !k.is_empty()) })
+        Ok(App {
+            store,
+            catalog,
+            secret,
+            admin_key: admin_key.filter(|k| !k.is_empty()),
+        })
     }
 
     /// The principal of a bearer key; no key means anonymous (open tier).
     pub fn authenticate(&self, key: Option<&str>) -> Result<Principal, AppError> {
-        let Some(key) = key else { return Ok(Principal::anonymous()) };
-        if self.admin_key.as_deref().is_some_and(|a| privacy::constant_time_eq(a, key)) {
+        let Some(key) = key else {
+            return Ok(Principal::anonymous());
+        };
+        if self
+            .admin_key
+            .as_deref()
+            .is_some_and(|a| privacy::constant_time_eq(a, key))
+        {
             return Ok(Principal::admin());
         }
-        let rec = self.store.find_key(&privacy::key_hash(key))?.ok_or(AppError::BadKey)?;
+        let rec = self
+            .store
+            .find_key(&privacy::key_hash(key))?
+            .ok_or(AppError::BadKey)?;
         Ok(Principal {
             tier: Tier::parse(&rec.tier).map_err(|e| AppError::Invalid(e.to_string()))?,
             organisation: Some(rec.organisation),
@@ -118,8 +141,14 @@ impl App {
     }
 
     /// Creates a key; the key itself is returned once and only its hash is stored.
-    pub fn create_key(&self, organisation: &str, tier: Tier, label: &str) -> Result<(String, KeyRecord), AppError> {
-        let org = crate::model::Organisation::new(organisation).map_err(|e| AppError::Invalid(e.to_string()))?;
+    pub fn create_key(
+        &self,
+        organisation: &str,
+        tier: Tier,
+        label: &str,
+    ) -> Result<(String, KeyRecord), AppError> {
+        let org = crate::model::Organisation::new(organisation)
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
         let key = privacy::generate_key();
         let rec = KeyRecord {
             id: privacy::key_id(&key),
@@ -138,21 +167,33 @@ impl App {
         Ok(self.store.revoke_key(id, &now_rfc3339())?)
     }
 
-    pub fn create_dataset(&self, id: &str, title: &str, metric_crs: Option<&str>) -> Result<DatasetMeta, AppError> {
+    pub fn create_dataset(
+        &self,
+        id: &str,
+        title: &str,
+        metric_crs: Option<&str>,
+    ) -> Result<DatasetMeta, AppError> {
         let id = DatasetId::new(id).map_err(|e| AppError::Invalid(e.to_string()))?;
         let metric_crs = match metric_crs {
             Some(s) => {
                 let c = Crs::parse(s).map_err(|e| AppError::Invalid(e.to_string()))?;
-                c.area_of_use().map_err(|e| AppError::Invalid(e.to_string()))?;
+                c.area_of_use()
+                    .map_err(|e| AppError::Invalid(e.to_string()))?;
                 if c == Crs::WGS84 {
-                    return Err(AppError::Invalid("metric_crs must be a projected CRS in metres, not WGS84".into()));
+                    return Err(AppError::Invalid(
+                        "metric_crs must be a projected CRS in metres, not WGS84".into(),
+                    ));
                 }
                 Some(c.epsg())
             }
             None => None,
         };
         let meta = DatasetMeta {
-            title: if title.trim().is_empty() { id.to_string() } else { title.trim().to_owned() },
+            title: if title.trim().is_empty() {
+                id.to_string()
+            } else {
+                title.trim().to_owned()
+            },
             id,
             metric_crs,
             created_at: now_rfc3339(),
@@ -178,16 +219,26 @@ impl App {
         progress: impl FnMut(u64),
     ) -> Result<IngestOutcome, AppError> {
         who.may_write(req.layer)?;
-        let meta = self.store.get_dataset(ds)?.ok_or_else(|| AppError::DatasetNotFound(ds.to_string()))?;
+        let meta = self
+            .store
+            .get_dataset(ds)?
+            .ok_or_else(|| AppError::DatasetNotFound(ds.to_string()))?;
         let parsed = ingest::parse(req.format, req.body, &req.csv).map_err(IngestError::from)?;
         let ctx = validate::Context {
             dataset: &meta,
             layer: req.layer,
             input_crs: req.crs,
-            caller_org: if who.admin { None } else { who.organisation.as_deref() },
+            caller_org: if who.admin {
+                None
+            } else {
+                who.organisation.as_deref()
+            },
             subject_key: pseudonym::dataset_key(&self.secret, ds),
         };
         let prepared = validate::prepare(parsed, &ctx)?;
+        if req.strict && !prepared.rejected.is_empty() {
+            return Err(AppError::Rejected(prepared.rejected));
+        }
         let fix = prepared.fix_metric_crs.then(|| prepared.metric_crs.epsg());
         let stats = self.write(ds, fix.as_deref(), &prepared.records, progress)?;
         if !prepared.records.is_empty() || fix.is_some() {

@@ -10,7 +10,9 @@ use std::fmt;
 #[derive(Debug, thiserror::Error)]
 pub enum CrsError {
     /// The CRS name is not one we understand (EPSG code, OGC URI or CRS84).
-    #[error("unknown CRS {0:?}: use EPSG:<code>, http://www.opengis.net/def/crs/EPSG/0/<code> or CRS84")]
+    #[error(
+        "unknown CRS {0:?}: use EPSG:<code>, http://www.opengis.net/def/crs/EPSG/0/<code> or CRS84"
+    )]
     Unknown(String),
     /// PROJ does not know this EPSG code or cannot build a transformation.
     #[error("PROJ cannot use {0}: {1}")]
@@ -74,7 +76,8 @@ impl Crs {
         if self == Crs::WGS84 {
             return Ok((-180.0, -90.0, 180.0, 90.0));
         }
-        let p = proj::Proj::new(&self.epsg()).map_err(|e| CrsError::Proj(self.epsg(), e.to_string()))?;
+        let p = proj::Proj::new(&self.epsg())
+            .map_err(|e| CrsError::Proj(self.epsg(), e.to_string()))?;
         match p.area_of_use() {
             Ok((Some(a), _)) => Ok((a.west, a.south, a.east, a.north)),
             _ => Err(CrsError::Proj(self.epsg(), "no area of use".into())),
@@ -88,7 +91,11 @@ impl Crs {
             return Crs::RD_NEW;
         }
         let zone = (((lon + 180.0) / 6.0).floor() as i64).clamp(0, 59) as u32 + 1;
-        Crs(if lat >= 0.0 { 32600 + zone } else { 32700 + zone })
+        Crs(if lat >= 0.0 {
+            32600 + zone
+        } else {
+            32700 + zone
+        })
     }
 }
 
@@ -139,14 +146,11 @@ impl Transformer {
     /// Transforms every coordinate of a multipolygon; `None` if any point fails.
     pub fn multipolygon(&self, mp: &geo::MultiPolygon<f64>) -> Option<geo::MultiPolygon<f64>> {
         use geo::MapCoords;
-        let mut ok = true;
-        let out = mp.map_coords(|c| match self.point(c.x, c.y) {
-            Some((x, y)) => geo::coord! { x: x, y: y },
-            None => {
-                ok = false;
-                c
-            }
-        });
-        ok.then_some(out)
+        mp.try_map_coords(|c| {
+            self.point(c.x, c.y)
+                .map(|(x, y)| geo::coord! { x: x, y: y })
+                .ok_or(())
+        })
+        .ok()
     }
 }

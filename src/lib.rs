@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod crs;
+pub mod demo;
 pub mod index;
 pub mod ingest;
 pub mod model;

@@ -8,7 +8,9 @@ use std::fmt;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ModelError {
     /// A dataset id must be 1-63 characters of `a-z`, `0-9`, `-`, `_`, starting with a letter or digit.
-    #[error("invalid dataset id {0:?}: use 1-63 characters a-z, 0-9, '-' or '_', starting with a letter or digit")]
+    #[error(
+        "invalid dataset id {0:?}: use 1-63 characters a-z, 0-9, '-' or '_', starting with a letter or digit"
+    )]
     DatasetId(String),
     /// Unknown layer name.
     #[error("unknown layer {0:?}: expected incidents, facilities, baseline or study_area")]
@@ -24,8 +26,11 @@ pub enum ModelError {
 fn is_slug(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && s.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// A dataset id: one data-lab topic such as `overlast-zaandam`.
@@ -41,7 +46,11 @@ impl DatasetId {
     /// assert!(hotspots::model::DatasetId::new("Bad Id").is_err());
     /// ```
     pub fn new(s: &str) -> Result<Self, ModelError> {
-        if is_slug(s) { Ok(Self(s.to_owned())) } else { Err(ModelError::DatasetId(s.to_owned())) }
+        if is_slug(s) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(ModelError::DatasetId(s.to_owned()))
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -61,7 +70,11 @@ pub struct Organisation(String);
 
 impl Organisation {
     pub fn new(s: &str) -> Result<Self, ModelError> {
-        if is_slug(s) { Ok(Self(s.to_owned())) } else { Err(ModelError::Organisation(s.to_owned())) }
+        if is_slug(s) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(ModelError::Organisation(s.to_owned()))
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -83,10 +96,18 @@ pub enum Layer {
 }
 
 impl Layer {
-    pub const ALL: [Layer; 4] = [Layer::Incidents, Layer::Facilities, Layer::Baseline, Layer::StudyArea];
+    pub const ALL: [Layer; 4] = [
+        Layer::Incidents,
+        Layer::Facilities,
+        Layer::Baseline,
+        Layer::StudyArea,
+    ];
 
     pub fn parse(s: &str) -> Result<Self, ModelError> {
-        Self::ALL.into_iter().find(|l| l.as_str() == s).ok_or_else(|| ModelError::Layer(s.to_owned()))
+        Self::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .ok_or_else(|| ModelError::Layer(s.to_owned()))
     }
     pub fn as_str(self) -> &'static str {
         match self {

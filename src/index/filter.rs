@@ -31,7 +31,9 @@ pub struct Filter {
 }
 
 fn codes(names: &Option<Vec<String>>, dict: &[String]) -> Option<Vec<bool>> {
-    names.as_ref().map(|names| dict.iter().map(|d| names.iter().any(|n| n == d)).collect())
+    names
+        .as_ref()
+        .map(|names| dict.iter().map(|d| names.iter().any(|n| n == d)).collect())
 }
 
 impl Incidents {
@@ -44,15 +46,24 @@ impl Incidents {
                 && cats.as_ref().is_none_or(|c| c[self.cat[i] as usize])
                 && srcs.as_ref().is_none_or(|s| s[self.src[i] as usize])
                 && f.bbox_lonlat.is_none_or(|b| {
-                    self.lon[i] >= b[0] && self.lon[i] <= b[2] && self.lat[i] >= b[1] && self.lat[i] <= b[3]
+                    self.lon[i] >= b[0]
+                        && self.lon[i] <= b[2]
+                        && self.lat[i] >= b[1]
+                        && self.lat[i] <= b[3]
                 })
         };
         let mut out: Vec<u32> = match f.bbox_metric {
             Some(b) => {
                 let env = AABB::from_corners([b[0], b[1]], [b[2], b[3]]);
-                self.tree.locate_in_envelope(&env).map(|p| p.data).filter(|&i| keep(i as usize)).collect()
+                self.tree
+                    .locate_in_envelope(&env)
+                    .map(|p| p.data)
+                    .filter(|&i| keep(i as usize))
+                    .collect()
             }
-            None => (0..self.len() as u32).filter(|&i| keep(i as usize)).collect(),
+            None => (0..self.len() as u32)
+                .filter(|&i| keep(i as usize))
+                .collect(),
         };
         out.sort_unstable();
         out

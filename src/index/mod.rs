@@ -57,18 +57,31 @@ impl Incidents {
         self.fid.binary_search(&fid).ok()
     }
     pub fn category_code(&self, name: &str) -> Option<u16> {
-        self.categories.iter().position(|c| c == name).map(|i| i as u16)
+        self.categories
+            .iter()
+            .position(|c| c == name)
+            .map(|i| i as u16)
     }
     pub fn source_code(&self, name: &str) -> Option<u16> {
-        self.sources.iter().position(|c| c == name).map(|i| i as u16)
+        self.sources
+            .iter()
+            .position(|c| c == name)
+            .map(|i| i as u16)
     }
     /// Bytes held by the columns and the R-tree (an estimate of the tree's inner nodes).
     pub fn heap_bytes(&self) -> usize {
         let n = self.fid.capacity();
-        n * (8 * 6) + self.cat.capacity() * 2 + self.src.capacity() * 2 + self.subject.capacity() * 4
+        n * (8 * 6)
+            + self.cat.capacity() * 2
+            + self.src.capacity() * 2
+            + self.subject.capacity() * 4
             + self.cell.capacity() * 8
             + self.tree.size() * std::mem::size_of::<IndexedPoint>() * 11 / 10
-            + self.subjects.iter().map(|s| s.capacity() + 24).sum::<usize>()
+            + self
+                .subjects
+                .iter()
+                .map(|s| s.capacity() + 24)
+                .sum::<usize>()
     }
 }
 
@@ -97,7 +110,11 @@ fn code(dict: &mut HashMap<String, u32>, names: &mut Vec<String>, s: &str) -> u3
 
 impl DatasetSnapshot {
     /// Loads a dataset from the store.
-    pub fn load(store: &Store, meta: DatasetMeta, version: u64) -> Result<DatasetSnapshot, StoreError> {
+    pub fn load(
+        store: &Store,
+        meta: DatasetMeta,
+        version: u64,
+    ) -> Result<DatasetSnapshot, StoreError> {
         let mut inc = Incidents::default();
         let n = store.count_incidents(&meta.id)? as usize;
         for v in [&mut inc.lon, &mut inc.lat, &mut inc.x, &mut inc.y] {
@@ -117,17 +134,27 @@ impl DatasetSnapshot {
             inc.x.push(r.x);
             inc.y.push(r.y);
             inc.t.push(r.occurred_at);
-            inc.cat.push(code(&mut cats, &mut inc.categories, r.category) as u16);
-            inc.src.push(code(&mut srcs, &mut inc.sources, r.source) as u16);
-            inc.subject.push(r.subject.map_or(0, |s| code(&mut subs, &mut inc.subjects, s) + 1));
+            inc.cat
+                .push(code(&mut cats, &mut inc.categories, r.category) as u16);
+            inc.src
+                .push(code(&mut srcs, &mut inc.sources, r.source) as u16);
+            inc.subject.push(
+                r.subject
+                    .map_or(0, |s| code(&mut subs, &mut inc.subjects, s) + 1),
+            );
             inc.cell.push(r.cell);
         })?;
-        let pts: Vec<IndexedPoint> =
-            (0..inc.fid.len()).map(|i| GeomWithData::new([inc.x[i], inc.y[i]], i as u32)).collect();
+        let pts: Vec<IndexedPoint> = (0..inc.fid.len())
+            .map(|i| GeomWithData::new([inc.x[i], inc.y[i]], i as u32))
+            .collect();
         inc.tree = RTree::bulk_load(pts);
         let facilities = store.load_facilities(&meta.id)?;
         let facility_tree = RTree::bulk_load(
-            facilities.iter().enumerate().map(|(i, (_, f))| GeomWithData::new([f.x, f.y], i as u32)).collect(),
+            facilities
+                .iter()
+                .enumerate()
+                .map(|(i, (_, f))| GeomWithData::new([f.x, f.y], i as u32))
+                .collect(),
         );
         let metric_crs = meta.metric_crs.as_deref().and_then(|s| Crs::parse(s).ok());
         Ok(DatasetSnapshot {

@@ -21,10 +21,19 @@ pub enum Format {
 impl Format {
     /// From a `Content-Type` header value (parameters ignored).
     pub fn from_content_type(ct: &str) -> Option<Format> {
-        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match essence.as_str() {
-            "text/csv" | "application/csv" | "text/plain" | "text/tab-separated-values" => Some(Format::Csv),
-            "application/geo+json" | "application/json" | "application/vnd.geo+json" => Some(Format::GeoJson),
+            "text/csv" | "application/csv" | "text/plain" | "text/tab-separated-values" => {
+                Some(Format::Csv)
+            }
+            "application/geo+json" | "application/json" | "application/vnd.geo+json" => {
+                Some(Format::GeoJson)
+            }
             _ => None,
         }
     }
@@ -63,14 +72,24 @@ pub struct ParseFailure {
 
 impl From<csv::ParseError> for ParseFailure {
     fn from(e: csv::ParseError) -> Self {
-        ParseFailure { code: e.code(), message: e.to_string() }
+        ParseFailure {
+            code: e.code(),
+            message: e.to_string(),
+        }
     }
 }
 
 /// Parses a body of the given format.
-pub fn parse(format: Format, body: &[u8], opts: &csv::CsvOptions) -> Result<ParsedBatch, ParseFailure> {
+pub fn parse(
+    format: Format,
+    body: &[u8],
+    opts: &csv::CsvOptions,
+) -> Result<ParsedBatch, ParseFailure> {
     match format {
         Format::Csv => Ok(csv::parse_csv(body, opts)?),
-        Format::GeoJson => geojson::parse_geojson(body).map_err(|e| ParseFailure { code: e.code(), message: e.to_string() }),
+        Format::GeoJson => geojson::parse_geojson(body).map_err(|e| ParseFailure {
+            code: e.code(),
+            message: e.to_string(),
+        }),
     }
 }

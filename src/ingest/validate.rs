@@ -79,7 +79,10 @@ pub fn prepare(batch: ParsedBatch, ctx: &Context<'_>) -> Result<Prepared, Ingest
             }
             RawGeometry::Area(_) => rejected.push(Rejected {
                 row: rec.row,
-                reason: format!("the {} layer takes points, this row has a polygon", ctx.layer.as_str()),
+                reason: format!(
+                    "the {} layer takes points, this row has a polygon",
+                    ctx.layer.as_str()
+                ),
             }),
         }
     }
@@ -90,8 +93,10 @@ pub fn prepare(batch: ParsedBatch, ctx: &Context<'_>) -> Result<Prepared, Ingest
     let (metric, fix) = match ctx.dataset.metric_crs.as_deref() {
         Some(s) => (Crs::parse(s)?, false),
         None => {
-            let ok: Vec<&(f64, f64)> =
-                ll.iter().filter(|(lon, lat)| lon.abs() <= 180.0 && lat.abs() <= 90.0).collect();
+            let ok: Vec<&(f64, f64)> = ll
+                .iter()
+                .filter(|(lon, lat)| lon.abs() <= 180.0 && lat.abs() <= 90.0)
+                .collect();
             if ok.is_empty() {
                 (Crs::RD_NEW, false)
             } else {
@@ -111,9 +116,20 @@ pub fn prepare(batch: ParsedBatch, ctx: &Context<'_>) -> Result<Prepared, Ingest
     // 3. per-record coordinate checks
     let mut located: Vec<(&RawRecord, Located)> = Vec::with_capacity(point_recs.len());
     for (i, rec) in point_recs.into_iter().enumerate() {
-        match check_point(ctx.input_crs, raw_xy[i], ll[i], metric_xy[i], input_area, metric, metric_area) {
+        match check_point(
+            ctx.input_crs,
+            raw_xy[i],
+            ll[i],
+            metric_xy[i],
+            input_area,
+            metric,
+            metric_area,
+        ) {
             Ok(p) => located.push((rec, p)),
-            Err(reason) => rejected.push(Rejected { row: rec.row, reason }),
+            Err(reason) => rejected.push(Rejected {
+                row: rec.row,
+                reason,
+            }),
         }
     }
     let records = match ctx.layer {
@@ -122,12 +138,21 @@ pub fn prepare(batch: ParsedBatch, ctx: &Context<'_>) -> Result<Prepared, Ingest
         _ => Records::Baseline(baseline(&batch, located, &mut rejected)),
     };
     rejected.sort_by_key(|r| r.row);
-    Ok(Prepared { records, rejected, metric_crs: metric, fix_metric_crs: fix, detected: batch.detected })
+    Ok(Prepared {
+        records,
+        rejected,
+        metric_crs: metric,
+        fix_metric_crs: fix,
+        detected: batch.detected,
+    })
 }
 
 fn inside(area: (f64, f64, f64, f64), lon: f64, lat: f64) -> bool {
     const MARGIN_DEG: f64 = 0.1;
-    lon >= area.0 - MARGIN_DEG && lat >= area.1 - MARGIN_DEG && lon <= area.2 + MARGIN_DEG && lat <= area.3 + MARGIN_DEG
+    lon >= area.0 - MARGIN_DEG
+        && lat >= area.1 - MARGIN_DEG
+        && lon <= area.2 + MARGIN_DEG
+        && lat <= area.3 + MARGIN_DEG
 }
 
 fn check_point(
@@ -151,7 +176,10 @@ fn check_point(
     }
     let (lon, lat) = ll;
     if !lon.is_finite() || !lat.is_finite() || !inside(input_area, lon, lat) {
-        return Err(format!("({}, {}) is outside the valid area of {input}", raw.0, raw.1));
+        return Err(format!(
+            "({}, {}) is outside the valid area of {input}",
+            raw.0, raw.1
+        ));
     }
     if !inside(metric_area, lon, lat) || !m.0.is_finite() || !m.1.is_finite() {
         let hint = if input == Crs::WGS84 && inside(metric_area, lat, lon) {
@@ -163,7 +191,12 @@ fn check_point(
             "lon/lat ({lon:.6}, {lat:.6}) is outside the valid area of the dataset's metric CRS {metric}{hint}"
         ));
     }
-    Ok(Located { lon, lat, x: m.0, y: m.1 })
+    Ok(Located {
+        lon,
+        lat,
+        x: m.0,
+        y: m.1,
+    })
 }
 
 /// Parses an RFC 3339 time (also with a space for `T`) or a date (midnight UTC).
@@ -176,18 +209,25 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
         return Ok(d.timestamp());
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).map_or(0, |x| x.and_utc().timestamp()));
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .map_or(0, |x| x.and_utc().timestamp()));
     }
-    if chrono::NaiveDateTime::parse_from_str(&t.replacen(' ', "T", 1), "%Y-%m-%dT%H:%M:%S").is_ok() {
+    if chrono::NaiveDateTime::parse_from_str(&t.replacen(' ', "T", 1), "%Y-%m-%dT%H:%M:%S").is_ok()
+    {
         return Err(format!("time {t:?} has no UTC offset: add Z or +01:00"));
     }
-    Err(format!("unparsable time {t:?}: expected RFC 3339 such as 2024-03-05T14:22:00Z"))
+    Err(format!(
+        "unparsable time {t:?}: expected RFC 3339 such as 2024-03-05T14:22:00Z"
+    ))
 }
 
 fn check_category(s: &str) -> Result<String, String> {
     let c = s.trim();
     if c.chars().count() > 64 || c.chars().any(char::is_control) {
-        return Err(format!("unknown category format {c:?}: at most 64 printable characters"));
+        return Err(format!(
+            "unknown category format {c:?}: at most 64 printable characters"
+        ));
     }
     Ok(c.to_owned())
 }
@@ -195,19 +235,33 @@ fn check_category(s: &str) -> Result<String, String> {
 /// Normalises a source organisation: lower case, spaces to '-'; must be a slug.
 fn check_source(s: &str) -> Result<String, String> {
     let n = s.trim().to_lowercase().replace(' ', "-");
-    crate::model::Organisation::new(&n).map(|o| o.as_str().to_owned()).map_err(|e| e.to_string())
+    crate::model::Organisation::new(&n)
+        .map(|o| o.as_str().to_owned())
+        .map_err(|e| e.to_string())
 }
 
 fn first<'a>(b: &'a ParsedBatch, r: &'a RawRecord, names: &[&str]) -> Option<String> {
-    names.iter().find_map(|n| b.text(r, n)).map(|c| c.into_owned())
+    names
+        .iter()
+        .find_map(|n| b.text(r, n))
+        .map(|c| c.into_owned())
 }
 
 fn props_json(b: &ParsedBatch, r: &RawRecord, used: &[&str]) -> String {
     serde_json::Value::Object(b.free_props(r, used)).to_string()
 }
 
-const INCIDENT_FIELDS: &[&str] =
-    &["external_id", "id", "occurred_at", "datetime", "time", "date", "category", "source", "subject"];
+const INCIDENT_FIELDS: &[&str] = &[
+    "external_id",
+    "id",
+    "occurred_at",
+    "datetime",
+    "time",
+    "date",
+    "category",
+    "source",
+    "subject",
+];
 
 fn incidents(
     b: &ParsedBatch,
@@ -248,14 +302,17 @@ fn incident(
             s
         }
     };
-    let time = first(b, r, &["occurred_at", "datetime", "time", "date"]).ok_or("missing occurred_at")?;
+    let time =
+        first(b, r, &["occurred_at", "datetime", "time", "date"]).ok_or("missing occurred_at")?;
     let occurred_at = parse_time(&time)?;
     let category = check_category(&first(b, r, &["category"]).ok_or("missing category")?)?;
     if category.is_empty() {
         return Err("missing category".into());
     }
     if let Some(prev) = seen.insert((source.clone(), external_id.clone()), r.row) {
-        return Err(format!("duplicate id {external_id:?} of source {source:?} in this batch (first at row {prev})"));
+        return Err(format!(
+            "duplicate id {external_id:?} of source {source:?} in this batch (first at row {prev})"
+        ));
     }
     let subject = first(b, r, &["subject"]).map(|s| pseudonym::pseudonymise(&ctx.subject_key, &s));
     let cell = h3o::LatLng::new(p.lat, p.lon)
@@ -277,19 +334,32 @@ fn incident(
 }
 
 fn truthy(s: &str) -> bool {
-    matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "ja" | "y" | "j")
+    matches!(
+        s.trim().to_ascii_lowercase().as_str(),
+        "true" | "1" | "yes" | "ja" | "y" | "j"
+    )
 }
 
-fn facilities(b: &ParsedBatch, located: Vec<(&RawRecord, Located)>, rejected: &mut Vec<Rejected>) -> Vec<Facility> {
+fn facilities(
+    b: &ParsedBatch,
+    located: Vec<(&RawRecord, Located)>,
+    rejected: &mut Vec<Rejected>,
+) -> Vec<Facility> {
     let mut seen = HashMap::new();
     let mut out = Vec::new();
     for (r, p) in located {
         let Some(id) = first(b, r, &["id", "facility_id"]) else {
-            rejected.push(Rejected { row: r.row, reason: "missing id".into() });
+            rejected.push(Rejected {
+                row: r.row,
+                reason: "missing id".into(),
+            });
             continue;
         };
         if let Some(prev) = seen.insert(id.clone(), r.row) {
-            rejected.push(Rejected { row: r.row, reason: format!("duplicate id {id:?} in this batch (first at row {prev})") });
+            rejected.push(Rejected {
+                row: r.row,
+                reason: format!("duplicate id {id:?} in this batch (first at row {prev})"),
+            });
             continue;
         }
         out.push(Facility {
@@ -301,24 +371,39 @@ fn facilities(b: &ParsedBatch, located: Vec<(&RawRecord, Located)>, rejected: &m
             lat: p.lat,
             x: p.x,
             y: p.y,
-            props: props_json(b, r, &["id", "facility_id", "name", "kind", "type", "confidential"]),
+            props: props_json(
+                b,
+                r,
+                &["id", "facility_id", "name", "kind", "type", "confidential"],
+            ),
         });
     }
     out
 }
 
-fn baseline(b: &ParsedBatch, located: Vec<(&RawRecord, Located)>, rejected: &mut Vec<Rejected>) -> Vec<BaselinePoint> {
+fn baseline(
+    b: &ParsedBatch,
+    located: Vec<(&RawRecord, Located)>,
+    rejected: &mut Vec<Rejected>,
+) -> Vec<BaselinePoint> {
     let mut seen = HashMap::new();
     let mut out = Vec::new();
     for (r, p) in located {
         let weight = match first(b, r, &["weight", "population", "residents"]) {
             None => Ok(1.0),
-            Some(w) => w.trim().replace(',', ".").parse::<f64>().map_err(|_| format!("weight {w:?} is not a number")),
+            Some(w) => w
+                .trim()
+                .replace(',', ".")
+                .parse::<f64>()
+                .map_err(|_| format!("weight {w:?} is not a number")),
         };
         let weight = match weight {
             Ok(w) if w.is_finite() && w >= 0.0 => w,
             Ok(w) => {
-                rejected.push(Rejected { row: r.row, reason: format!("weight {w} must be a finite number >= 0") });
+                rejected.push(Rejected {
+                    row: r.row,
+                    reason: format!("weight {w} must be a finite number >= 0"),
+                });
                 continue;
             }
             Err(reason) => {
@@ -326,12 +411,23 @@ fn baseline(b: &ParsedBatch, located: Vec<(&RawRecord, Located)>, rejected: &mut
                 continue;
             }
         };
-        let id = first(b, r, &["id", "address_id"]).unwrap_or_else(|| format!("{:.3},{:.3}", p.x, p.y));
+        let id =
+            first(b, r, &["id", "address_id"]).unwrap_or_else(|| format!("{:.3},{:.3}", p.x, p.y));
         if let Some(prev) = seen.insert(id.clone(), r.row) {
-            rejected.push(Rejected { row: r.row, reason: format!("duplicate id {id:?} in this batch (first at row {prev})") });
+            rejected.push(Rejected {
+                row: r.row,
+                reason: format!("duplicate id {id:?} in this batch (first at row {prev})"),
+            });
             continue;
         }
-        out.push(BaselinePoint { id, weight, lon: p.lon, lat: p.lat, x: p.x, y: p.y });
+        out.push(BaselinePoint {
+            id,
+            weight,
+            lon: p.lon,
+            lat: p.lat,
+            x: p.x,
+            y: p.y,
+        });
     }
     out
 }
@@ -347,15 +443,24 @@ fn prepare_area(
     for rec in &batch.records {
         match &rec.geometry {
             RawGeometry::Area(mp) => match to_wgs.multipolygon(mp) {
-                Some(w) if w.0.iter().flat_map(|p| p.exterior().0.iter()).all(|c| c.x.abs() <= 180.0 && c.y.abs() <= 90.0) => {
+                Some(w)
+                    if w.0
+                        .iter()
+                        .flat_map(|p| p.exterior().0.iter())
+                        .all(|c| c.x.abs() <= 180.0 && c.y.abs() <= 90.0) =>
+                {
                     name = name.or_else(|| first(&batch, rec, &["name"]));
                     polys.extend(w.0);
                 }
-                _ => rejected.push(Rejected { row: rec.row, reason: format!("polygon is outside the valid area of {}", ctx.input_crs) }),
+                _ => rejected.push(Rejected {
+                    row: rec.row,
+                    reason: format!("polygon is outside the valid area of {}", ctx.input_crs),
+                }),
             },
-            RawGeometry::Point { .. } => {
-                rejected.push(Rejected { row: rec.row, reason: "the study_area layer takes polygons, this row has a point".into() })
-            }
+            RawGeometry::Point { .. } => rejected.push(Rejected {
+                row: rec.row,
+                reason: "the study_area layer takes polygons, this row has a point".into(),
+            }),
         }
     }
     if polys.is_empty() {
@@ -370,10 +475,16 @@ fn prepare_area(
             (Crs::metric_for(c.0, c.1), true)
         }
     };
-    let metric_mp = Transformer::new(Crs::WGS84, metric)?.multipolygon(&wgs84).ok_or(IngestError::NoArea)?;
+    let metric_mp = Transformer::new(Crs::WGS84, metric)?
+        .multipolygon(&wgs84)
+        .ok_or(IngestError::NoArea)?;
     let detected = batch.detected;
     Ok(Prepared {
-        records: Records::StudyArea(StudyArea { name: name.unwrap_or_else(|| "study area".into()), wgs84, metric: metric_mp }),
+        records: Records::StudyArea(StudyArea {
+            name: name.unwrap_or_else(|| "study area".into()),
+            wgs84,
+            metric: metric_mp,
+        }),
         rejected,
         metric_crs: metric,
         fix_metric_crs: fix,

@@ -15,8 +15,14 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PrivacyError {
     /// The tier of the caller may not see this layer's points.
-    #[error("{tier} tier keys may not list the points of the {layer} layer; ask for the private tier, or restrict the request to your own organisation's records with source={own}")]
-    PointsForbidden { tier: &'static str, layer: &'static str, own: String },
+    #[error(
+        "{tier} tier keys may not list the points of the {layer} layer; ask for the private tier, or restrict the request to your own organisation's records with source={own}"
+    )]
+    PointsForbidden {
+        tier: &'static str,
+        layer: &'static str,
+        own: String,
+    },
     /// Only the admin may do this.
     #[error("this action needs the admin key")]
     AdminOnly,
@@ -41,10 +47,20 @@ pub struct Principal {
 
 impl Principal {
     pub fn anonymous() -> Principal {
-        Principal { organisation: None, tier: Tier::Open, admin: false, key_id: None }
+        Principal {
+            organisation: None,
+            tier: Tier::Open,
+            admin: false,
+            key_id: None,
+        }
     }
     pub fn admin() -> Principal {
-        Principal { organisation: None, tier: Tier::Private, admin: true, key_id: Some("admin".into()) }
+        Principal {
+            organisation: None,
+            tier: Tier::Private,
+            admin: true,
+            key_id: Some("admin".into()),
+        }
     }
 
     /// May this caller list the features of `layer`, given the `source` filter of the request?
@@ -62,7 +78,11 @@ impl Principal {
         if only_own {
             Ok(())
         } else {
-            Err(PrivacyError::PointsForbidden { tier: self.tier.as_str(), layer: layer.as_str(), own })
+            Err(PrivacyError::PointsForbidden {
+                tier: self.tier.as_str(),
+                layer: layer.as_str(),
+                own,
+            })
         }
     }
 
@@ -80,7 +100,11 @@ impl Principal {
     }
 
     pub fn require_admin(&self) -> Result<(), PrivacyError> {
-        if self.admin { Ok(()) } else { Err(PrivacyError::AdminOnly) }
+        if self.admin {
+            Ok(())
+        } else {
+            Err(PrivacyError::AdminOnly)
+        }
     }
 }
 

@@ -24,7 +24,10 @@ pub fn dataset_key(master: &[u8], ds: &DatasetId) -> [u8; 32] {
 /// Normalises an identifier before hashing, so `" 123 456 782 "` and `"123456782"` agree:
 /// whitespace removed, ASCII upper case.
 pub fn normalise(raw: &str) -> String {
-    raw.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase()
+    raw.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase()
 }
 
 /// The pseudonym of a person identifier: `p_` + the first 128 bits of the HMAC, hex.
@@ -37,5 +40,8 @@ pub fn normalise(raw: &str) -> String {
 /// assert_ne!(pseudonymise(&k, "C-1"), "C-1");
 /// ```
 pub fn pseudonymise(key: &[u8; 32], raw: &str) -> String {
-    format!("p_{}", hex::encode(&hmac(key, normalise(raw).as_bytes())[..16]))
+    format!(
+        "p_{}",
+        hex::encode(&hmac(key, normalise(raw).as_bytes())[..16])
+    )
 }

@@ -55,7 +55,9 @@ impl Store {
 
     pub fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         self.read(|c| {
-            let mut st = c.prepare(&format!("SELECT {COLS} FROM api_keys ORDER BY created_at, id"))?;
+            let mut st = c.prepare(&format!(
+                "SELECT {COLS} FROM api_keys ORDER BY created_at, id"
+            ))?;
             Ok(st.query_map([], from_row)?.collect::<Result<Vec<_>, _>>()?)
         })
     }

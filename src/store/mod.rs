@@ -73,7 +73,11 @@ impl Store {
         let path = dir.join("hotspots.sqlite");
         let mut writer = open_conn(&path)?;
         schema::migrate(&mut writer)?;
-        Ok(Store { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
+        Ok(Store {
+            path,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -85,7 +89,10 @@ impl Store {
     }
 
     /// Runs `f` on a pooled read connection.
-    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let conn = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match conn {
             Some(c) => c,
@@ -118,7 +125,8 @@ impl Store {
 
     pub fn list_datasets(&self) -> Result<Vec<DatasetMeta>, StoreError> {
         self.read(|c| {
-            let mut st = c.prepare("SELECT id, title, metric_crs, created_at FROM datasets ORDER BY id")?;
+            let mut st =
+                c.prepare("SELECT id, title, metric_crs, created_at FROM datasets ORDER BY id")?;
             let rows = st.query_map([], |r| {
                 Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?;
@@ -126,7 +134,13 @@ impl Store {
             for row in rows {
                 let (id, title, metric_crs, created_at) = row?;
                 let id = DatasetId::new(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                out.push(DatasetMeta { id, title, metric_crs, created_at, members: Vec::new() });
+                out.push(DatasetMeta {
+                    id,
+                    title,
+                    metric_crs,
+                    created_at,
+                    members: Vec::new(),
+                });
             }
             Ok(out)
         })
@@ -156,7 +170,10 @@ impl Store {
         let mut c = self.writer();
         let tx = c.transaction()?;
         for table in ["incidents", "facilities", "baseline", "study_area"] {
-            tx.execute(&format!("DELETE FROM {table} WHERE dataset = ?1"), [id.as_str()])?;
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE dataset = ?1"),
+                [id.as_str()],
+            )?;
         }
         let n = tx.execute("DELETE FROM datasets WHERE id = ?1", [id.as_str()])?;
         tx.commit()?;
@@ -175,7 +192,11 @@ impl Store {
         let mut c = self.writer();
         let tx = c.transaction()?;
         let exists: bool = tx
-            .query_row("SELECT 1 FROM datasets WHERE id = ?1", [ds.as_str()], |_| Ok(true))
+            .query_row(
+                "SELECT 1 FROM datasets WHERE id = ?1",
+                [ds.as_str()],
+                |_| Ok(true),
+            )
             .optional()?
             .unwrap_or(false);
         if !exists {
@@ -210,7 +231,10 @@ impl Store {
                     source: r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?,
                     occurred_at: r.get(2)?,
                     category: r.get_ref(3)?.as_str().map_err(rusqlite::Error::from)?,
-                    subject: r.get_ref(4)?.as_str_or_null().map_err(rusqlite::Error::from)?,
+                    subject: r
+                        .get_ref(4)?
+                        .as_str_or_null()
+                        .map_err(rusqlite::Error::from)?,
                     lon: r.get(5)?,
                     lat: r.get(6)?,
                     x: r.get(7)?,
@@ -259,15 +283,22 @@ impl Store {
 
     pub fn count_incidents(&self, ds: &DatasetId) -> Result<u64, StoreError> {
         self.read(|c| {
-            Ok(c.query_row("SELECT count(*) FROM incidents WHERE dataset = ?1", [ds.as_str()], |r| {
-                r.get::<_, i64>(0)
-            })? as u64)
+            Ok(c.query_row(
+                "SELECT count(*) FROM incidents WHERE dataset = ?1",
+                [ds.as_str()],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
         })
     }
 
     /// Reads a value from the `meta` table (service-wide settings).
     pub fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.read(|c| Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?))
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()?,
+            )
+        })
     }
 
     /// Sets a value in the `meta` table.

@@ -52,9 +52,11 @@ pub(super) fn migrate(c: &mut Connection) -> Result<(), StoreError> {
 }
 
 fn count(tx: &Transaction<'_>, table: &str, ds: &str) -> Result<u64, StoreError> {
-    Ok(tx.query_row(&format!("SELECT count(*) FROM {table} WHERE dataset = ?1"), [ds], |r| {
-        r.get::<_, i64>(0)
-    })? as u64)
+    Ok(tx.query_row(
+        &format!("SELECT count(*) FROM {table} WHERE dataset = ?1"),
+        [ds],
+        |r| r.get::<_, i64>(0),
+    )? as u64)
 }
 
 pub(super) fn write_rows(
@@ -82,8 +84,18 @@ pub(super) fn write_rows(
             )?;
             for (i, r) in rows.iter().enumerate() {
                 st.execute(params![
-                    ds, r.source, r.external_id, r.occurred_at, r.category, r.subject, r.lon, r.lat,
-                    r.x, r.y, r.cell as i64, r.props
+                    ds,
+                    r.source,
+                    r.external_id,
+                    r.occurred_at,
+                    r.category,
+                    r.subject,
+                    r.lon,
+                    r.lat,
+                    r.x,
+                    r.y,
+                    r.cell as i64,
+                    r.props
                 ])?;
                 if i % 65536 == 65535 {
                     progress(i as u64 + 1);
@@ -99,7 +111,18 @@ pub(super) fn write_rows(
                    x = excluded.x, y = excluded.y, props = excluded.props",
             )?;
             for r in rows {
-                st.execute(params![ds, r.id, r.name, r.kind, r.confidential, r.lon, r.lat, r.x, r.y, r.props])?;
+                st.execute(params![
+                    ds,
+                    r.id,
+                    r.name,
+                    r.kind,
+                    r.confidential,
+                    r.lon,
+                    r.lat,
+                    r.x,
+                    r.y,
+                    r.props
+                ])?;
             }
         }
         Batch::Baseline(rows) => {
@@ -123,7 +146,10 @@ pub(super) fn write_rows(
     progress(n as u64);
     let after = count(tx, table, ds)?;
     let inserted = after - before;
-    Ok(WriteStats { inserted, updated: n as u64 - inserted.min(n as u64) })
+    Ok(WriteStats {
+        inserted,
+        updated: n as u64 - inserted.min(n as u64),
+    })
 }
 
 pub(super) fn load_facilities(store: &Store, ds: &str) -> Result<Vec<(i64, Facility)>, StoreError> {
@@ -151,10 +177,14 @@ pub(super) fn load_facilities(store: &Store, ds: &str) -> Result<Vec<(i64, Facil
     })
 }
 
-pub(super) fn load_baseline(store: &Store, ds: &str) -> Result<Vec<(i64, BaselinePoint)>, StoreError> {
+pub(super) fn load_baseline(
+    store: &Store,
+    ds: &str,
+) -> Result<Vec<(i64, BaselinePoint)>, StoreError> {
     store.read(|c| {
-        let mut st =
-            c.prepare("SELECT fid, id, weight, lon, lat, x, y FROM baseline WHERE dataset = ?1 ORDER BY fid")?;
+        let mut st = c.prepare(
+            "SELECT fid, id, weight, lon, lat, x, y FROM baseline WHERE dataset = ?1 ORDER BY fid",
+        )?;
         let rows = st.query_map([ds], |r| {
             Ok((
                 r.get(0)?,
@@ -174,36 +204,45 @@ pub(super) fn load_baseline(store: &Store, ds: &str) -> Result<Vec<(i64, Baselin
 
 pub(super) fn load_study_area(store: &Store, ds: &str) -> Result<Option<StudyArea>, StoreError> {
     let row: Option<(String, String, String)> = store.read(|c| {
-        Ok(c.query_row("SELECT name, wgs84, metric FROM study_area WHERE dataset = ?1", [ds], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        Ok(c.query_row(
+            "SELECT name, wgs84, metric FROM study_area WHERE dataset = ?1",
+            [ds],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .optional()?)
     })?;
-    row.map(|(name, w, m)| Ok(StudyArea { name, wgs84: mp_from_json(&w)?, metric: mp_from_json(&m)? }))
-        .transpose()
+    row.map(|(name, w, m)| {
+        Ok(StudyArea {
+            name,
+            wgs84: mp_from_json(&w)?,
+            metric: mp_from_json(&m)?,
+        })
+    })
+    .transpose()
 }
 
 type Rings = Vec<Vec<Vec<[f64; 2]>>>;
 
 /// A multipolygon as nested coordinate arrays (`[[[[x, y], ...]]]`, GeoJSON's layout).
 pub fn mp_to_json(mp: &geo::MultiPolygon<f64>) -> String {
-    let v: Rings = mp
-        .0
-        .iter()
-        .map(|p| {
-            std::iter::once(p.exterior())
-                .chain(p.interiors())
-                .map(|r| r.0.iter().map(|c| [c.x, c.y]).collect())
-                .collect()
-        })
-        .collect();
+    let v: Rings =
+        mp.0.iter()
+            .map(|p| {
+                std::iter::once(p.exterior())
+                    .chain(p.interiors())
+                    .map(|r| r.0.iter().map(|c| [c.x, c.y]).collect())
+                    .collect()
+            })
+            .collect();
     serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
 }
 
 /// Inverse of [`mp_to_json`].
 pub fn mp_from_json(s: &str) -> Result<geo::MultiPolygon<f64>, StoreError> {
     let v: Rings = serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let ring = |r: &Vec<[f64; 2]>| geo::LineString::from(r.iter().map(|c| (c[0], c[1])).collect::<Vec<_>>());
+    let ring = |r: &Vec<[f64; 2]>| {
+        geo::LineString::from(r.iter().map(|c| (c[0], c[1])).collect::<Vec<_>>())
+    };
     Ok(geo::MultiPolygon(
         v.iter()
             .filter(|p| !p.is_empty())

@@ -1,0 +1,77 @@
+//! Admin routes: API keys (create, list, revoke). Keys are shown once, stored hashed.
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Caller, Query};
+use crate::model::Tier;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    organisation: String,
+    tier: String,
+    #[serde(default)]
+    label: String,
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    q: Query,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    q.allow(&[])?;
+    who.require_admin()?;
+    let body = body.map_err(super::datasets::body_error)?;
+    let nk: NewKey = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("bad_json", format!("expected {{\"organisation\": ..., \"tier\": \"open|closed|private\", \"label\": ...}}: {e}"))
+    })?;
+    let tier =
+        Tier::parse(&nk.tier).map_err(|e| ApiError::bad_request("bad_tier", e.to_string()))?;
+    let (key, rec) = st
+        .blocking(move |app| Ok(app.create_key(&nk.organisation, tier, &nk.label)?))
+        .await?;
+    tracing::info!(key_id = %rec.id, organisation = %rec.organisation, tier = %rec.tier, "admin created a key");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(
+            json!({"key": key, "id": rec.id, "organisation": rec.organisation,
+        "tier": rec.tier, "label": rec.label, "created_at": rec.created_at}),
+        ),
+    )
+        .into_response())
+}
+
+pub async fn list(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    q: Query,
+) -> ApiResult<Response> {
+    q.allow(&[])?;
+    who.require_admin()?;
+    let keys = st.blocking(|app| Ok(app.store.list_keys()?)).await?;
+    Ok(axum::Json(json!({ "keys": keys })).into_response())
+}
+
+pub async fn revoke(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    Path(key_id): Path<String>,
+    q: Query,
+) -> ApiResult<Response> {
+    q.allow(&[])?;
+    who.require_admin()?;
+    let id = key_id.clone();
+    if st.blocking(move |app| Ok(app.revoke_key(&id)?)).await? {
+        tracing::info!(key_id = %key_id, "admin revoked a key");
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::not_found(format!("no active key {key_id:?}")))
+    }
+}

@@ -1,0 +1,249 @@
+//! Datasets: create, list, describe, delete, and ingest into a layer.
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Caller, Query};
+use crate::app::IngestRequest;
+use crate::crs::Crs;
+use crate::index::DatasetSnapshot;
+use crate::ingest::{Format, csv::CsvOptions};
+use crate::model::{DatasetId, Layer};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+fn dataset_id(s: &str) -> ApiResult<DatasetId> {
+    DatasetId::new(s).map_err(|_| ApiError::not_found(format!("dataset {s:?} not found")))
+}
+
+fn describe_json(s: &DatasetSnapshot, base: &str) -> Value {
+    let (cats, srcs) = s.counts();
+    let id = &s.meta.id;
+    json!({
+        "id": id, "title": s.meta.title, "metric_crs": s.meta.metric_crs, "created_at": s.meta.created_at,
+        "version": s.version,
+        "layers": {
+            "incidents": {"count": s.incidents.len(), "collection": format!("{id}.incidents")},
+            "facilities": {"count": s.facilities.len(), "collection": format!("{id}.facilities")},
+            "baseline": {"count": s.baseline.len(), "collection": format!("{id}.baseline")},
+            "study_area": {"present": s.study_area.is_some(), "collection": format!("{id}.study_area")},
+        },
+        "categories": cats, "sources": srcs,
+        "links": [
+            {"href": format!("{base}/datasets/{id}"), "rel": "self", "type": "application/json"},
+            {"href": format!("{base}/collections/{id}.incidents"), "rel": "collection", "type": "application/json"},
+        ]
+    })
+}
+
+pub async fn list(State(st): State<AppState>, headers: HeaderMap, q: Query) -> ApiResult<Response> {
+    q.allow(&[])?;
+    let base = st.base_url(&headers);
+    let all: Vec<Value> = st
+        .app
+        .catalog
+        .all()
+        .iter()
+        .map(|s| describe_json(s, &base))
+        .collect();
+    Ok(axum::Json(json!({ "datasets": all })).into_response())
+}
+
+pub async fn describe(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    q: Query,
+) -> ApiResult<Response> {
+    q.allow(&[])?;
+    let id = dataset_id(&id)?;
+    let snap = st
+        .app
+        .catalog
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found(format!("dataset {id} not found")))?;
+    Ok(axum::Json(describe_json(&snap, &st.base_url(&headers))).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDataset {
+    id: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    metric_crs: Option<String>,
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    headers: HeaderMap,
+    q: Query,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    q.allow(&[])?;
+    who.require_admin()?;
+    require_json(&headers)?;
+    let body = body.map_err(body_error)?;
+    let nd: NewDataset = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "bad_json",
+            format!("expected {{\"id\": ..., \"title\": ..., \"metric_crs\": optional}}: {e}"),
+        )
+    })?;
+    let meta = st
+        .blocking(move |app| Ok(app.create_dataset(&nd.id, &nd.title, nd.metric_crs.as_deref())?))
+        .await?;
+    let base = st.base_url(&headers);
+    let snap = st
+        .app
+        .catalog
+        .get(&meta.id)
+        .ok_or_else(|| ApiError::internal("dataset vanished after create"))?;
+    let location = format!("{base}/datasets/{}", meta.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(describe_json(&snap, &base)),
+    )
+        .into_response())
+}
+
+pub async fn remove(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    q: Query,
+) -> ApiResult<Response> {
+    q.allow(&[])?;
+    who.require_admin()?;
+    let id = dataset_id(&id)?;
+    let id2 = id.clone();
+    if st
+        .blocking(move |app| Ok(app.delete_dataset(&id2)?))
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::not_found(format!("dataset {id} not found")))
+    }
+}
+
+fn require_json(headers: &HeaderMap) -> ApiResult<()> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct
+        .split(';')
+        .next()
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
+    {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ))
+    }
+}
+
+/// Maps body read failures: over the limit is 413, anything else 400.
+pub fn body_error(e: BytesRejection) -> ApiError {
+    let status = e.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            status,
+            "body_too_large",
+            "the request body is larger than the configured limit (--max-body-mb)",
+        )
+    } else {
+        ApiError::bad_request("bad_body", format!("could not read the request body: {e}"))
+    }
+}
+
+fn csv_options(q: &Query) -> ApiResult<CsvOptions> {
+    let one_char = |k: &str| -> ApiResult<Option<char>> {
+        match q.get(k) {
+            None => Ok(None),
+            Some("\\t") | Some("tab") => Ok(Some('\t')),
+            Some(v) if v.chars().count() == 1 => Ok(v.chars().next()),
+            Some(v) => Err(ApiError::bad_request(
+                "bad_parameter",
+                format!("{k}={v:?}: expected one character"),
+            )),
+        }
+    };
+    let delimiter = one_char("delimiter")?;
+    if delimiter.is_some_and(|d| !d.is_ascii()) {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            "delimiter must be an ASCII character",
+        ));
+    }
+    let decimal = one_char("decimal")?;
+    if decimal.is_some_and(|d| d != '.' && d != ',') {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            "decimal must be '.' or ','",
+        ));
+    }
+    Ok(CsvOptions {
+        delimiter: delimiter.map(|d| d as u8),
+        decimal,
+        x: q.get("x").map(str::to_owned),
+        y: q.get("y").map(str::to_owned),
+        wkt: q.get("wkt").map(str::to_owned),
+    })
+}
+
+pub async fn ingest(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    Path((id, layer)): Path<(String, String)>,
+    headers: HeaderMap,
+    q: Query,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    q.allow(&["crs", "delimiter", "decimal", "x", "y", "wkt", "strict"])?;
+    let id = dataset_id(&id)?;
+    let layer = Layer::parse(&layer).map_err(|e| ApiError::not_found(e.to_string()))?;
+    who.may_write(layer)?;
+    if st.app.catalog.get(&id).is_none() {
+        return Err(ApiError::not_found(format!("dataset {id} not found")));
+    }
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let format = Format::from_content_type(ct).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("Content-Type {ct:?}: send application/geo+json or text/csv"),
+        )
+    })?;
+    let crs = Crs::parse(q.get("crs").unwrap_or("EPSG:4326"))?;
+    let csv = csv_options(&q)?;
+    let strict = q.flag("strict")?;
+    let body = body.map_err(body_error)?;
+    let outcome = st
+        .blocking(move |app| {
+            let req = IngestRequest {
+                layer,
+                format,
+                body: &body,
+                crs,
+                csv,
+                strict,
+            };
+            Ok(app.ingest(&who, &id, req, |_| {})?)
+        })
+        .await?;
+    Ok(axum::Json(outcome).into_response())
+}

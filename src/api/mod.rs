@@ -1,0 +1,180 @@
+//! The HTTP edge: parse -> call the core (in `spawn_blocking` for anything heavy) -> map.
+//! One file per resource; `error` is the only place that maps errors to status codes.
+
+pub mod admin;
+pub mod datasets;
+pub mod error;
+pub mod extract;
+pub mod features;
+pub mod filters;
+pub mod ogc;
+
+use crate::app::App;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use error::{ApiError, ApiResult};
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// Server settings that shape responses.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Base URL for links; when `None`, taken from the `Host` header.
+    pub public_url: Option<String>,
+    /// Comma-separated allowed origins, or `*`.
+    pub cors_origins: String,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub max_concurrency: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            public_url: None,
+            cors_origins: "*".into(),
+            max_body_bytes: 512 << 20,
+            request_timeout: Duration::from_secs(120),
+            max_concurrency: 64,
+        }
+    }
+}
+
+pub struct StateInner {
+    pub app: App,
+    pub settings: Settings,
+}
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState(pub Arc<StateInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = StateInner;
+    fn deref(&self) -> &StateInner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(app: App, settings: Settings) -> AppState {
+        AppState(Arc::new(StateInner { app, settings }))
+    }
+
+    /// Runs `f` on the blocking pool with the app.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&App) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let s = self.clone();
+        tokio::task::spawn_blocking(move || f(&s.app))
+            .await
+            .map_err(ApiError::internal)?
+    }
+
+    /// The base URL of links in responses.
+    pub fn base_url(&self, headers: &HeaderMap) -> String {
+        if let Some(u) = &self.settings.public_url {
+            return u.trim_end_matches('/').to_owned();
+        }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let proto = headers
+            .get("x-forwarded-proto")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("http");
+        format!("{proto}://{host}")
+    }
+}
+
+fn cors(origins: &str) -> CorsLayer {
+    let allow = if origins.trim() == "*" {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .split(',')
+                .filter_map(|o| HeaderValue::from_str(o.trim()).ok()),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::HeaderName::from_static("content-crs"),
+            header::LOCATION,
+        ])
+        .max_age(Duration::from_secs(3600))
+}
+
+/// The router with every route and middleware.
+pub fn router(state: AppState) -> Router {
+    let s = state.settings.clone();
+    Router::new()
+        .route("/", get(ogc::landing))
+        .route("/health", get(health))
+        .route("/conformance", get(ogc::conformance))
+        .route("/api", get(ogc::api_json))
+        .route("/openapi.yaml", get(ogc::api_yaml))
+        .route("/collections", get(ogc::collections))
+        .route("/collections/{cid}", get(ogc::collection))
+        .route("/collections/{cid}/items", get(ogc::items))
+        .route("/collections/{cid}/items/{fid}", get(ogc::item))
+        .route("/datasets", get(datasets::list).post(datasets::create))
+        .route(
+            "/datasets/{id}",
+            get(datasets::describe).delete(datasets::remove),
+        )
+        .route(
+            "/datasets/{id}/{layer}",
+            post(datasets::ingest).layer(DefaultBodyLimit::max(s.max_body_bytes)),
+        )
+        .route("/admin/keys", get(admin::list).post(admin::create))
+        .route("/admin/keys/{key_id}", delete(admin::revoke))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            s.max_concurrency,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            s.request_timeout,
+        ))
+        .layer(CompressionLayer::new())
+        .layer(cors(&s.cors_origins))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let n = state.app.catalog.all().len();
+    axum::Json(
+        serde_json::json!({"status": "ok", "datasets": n, "version": env!("CARGO_PKG_VERSION")}),
+    )
+    .into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route; see /api for the routes")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route; see /api",
+    )
+}
