@@ -324,7 +324,11 @@ fn make_reference(
             (pts, w, info)
         }
     };
-    let dist = points.iter().map(|p| fidx.nearest(*p).1).collect();
+    let dist = fidx
+        .nearest_many(&points)
+        .into_iter()
+        .map(|x| x.1)
+        .collect();
     Ok((Reference::new(points, weights, dist), info))
 }
 
@@ -390,14 +394,13 @@ pub fn analyze_with(
     let (win, window_kind) = make_window(incidents, window)?;
     let fpts: Vec<[f64; 2]> = facilities.iter().map(|f| [f.x, f.y]).collect();
     let fidx = FacilityIndex::new(&fpts);
-    let nearest: Vec<NearestFacility> = incidents
-        .iter()
-        .map(|i| {
-            let (f, d) = fidx.nearest([i.x, i.y]);
-            NearestFacility {
-                facility_index: f as u32,
-                distance_m: d,
-            }
+    let ipts: Vec<[f64; 2]> = incidents.iter().map(|i| [i.x, i.y]).collect();
+    let nearest: Vec<NearestFacility> = fidx
+        .nearest_many(&ipts)
+        .into_iter()
+        .map(|(f, d)| NearestFacility {
+            facility_index: f,
+            distance_m: d,
         })
         .collect();
     let inside: Vec<usize> = (0..incidents.len())
@@ -412,9 +415,15 @@ pub fn analyze_with(
         });
     }
     let (reference, ref_info) = make_reference(&win, null, baseline, params, opts, &fidx)?;
-    let dist_of =
-        |pts: &[[f64; 2]]| -> Vec<f64> { pts.iter().map(|p| fidx.nearest(*p).1).collect() };
-    let chosen_dist = dist_of(chosen);
+    let dist_of = |pts: &[[f64; 2]]| -> Vec<f64> {
+        fidx.nearest_many(pts).into_iter().map(|x| x.1).collect()
+    };
+    let dist = VariantDistances {
+        naive: inside.iter().map(|&i| nearest[i].distance_m).collect(),
+        cell: dist_of(&units.cell),
+        subject: units.subject.as_deref().map(dist_of),
+    };
+    let chosen_dist = dist.chosen(params.dedup);
 
     let observed = count_near(
         &fidx,
@@ -436,7 +445,7 @@ pub fn analyze_with(
     let facility_stats =
         facility::facility_stats(facilities, &observed, &expected, &params.rings_m);
 
-    let repeats = repeats_summary(&units, &dist_of, params, &reference);
+    let repeats = repeats_summary(&dist, params, &reference);
     let global = match params.dedup {
         Dedup::None => Some(repeats.naive.clone()),
         Dedup::Cell => repeats.cell.clone(),
@@ -450,7 +459,7 @@ pub fn analyze_with(
     let reach = params
         .radius_m
         .max(*params.rings_m.last().unwrap_or(&params.radius_m));
-    let histogram = global::histogram(&chosen_dist, &reference, params.radius_m, reach);
+    let histogram = global::histogram(chosen_dist, &reference, params.radius_m, reach);
     let per_km2 = null == NullModel::Csr;
     let denom = if per_km2 {
         win.area_m2()
@@ -458,7 +467,7 @@ pub fn analyze_with(
         reference.total_weight
     };
     let rho = rhohat::rhohat(
-        &chosen_dist,
+        chosen_dist,
         &reference.dist_m,
         &reference.weights,
         denom,
@@ -493,28 +502,48 @@ pub fn analyze_with(
     })
 }
 
+/// Distance to the nearest facility of the units of each variant.
+struct VariantDistances {
+    naive: Vec<f64>,
+    cell: Vec<f64>,
+    subject: Option<Vec<f64>>,
+}
+
+impl VariantDistances {
+    fn chosen(&self, dedup: Dedup) -> &[f64] {
+        match dedup {
+            Dedup::None => &self.naive,
+            Dedup::Cell => &self.cell,
+            Dedup::Subject => self.subject.as_deref().unwrap_or(&self.naive),
+        }
+    }
+}
+
 /// Global results for the naive, cell and subject variants (each its own RNG stream).
 fn repeats_summary(
-    units: &Units,
-    dist_of: &dyn Fn(&[[f64; 2]]) -> Vec<f64>,
+    dist: &VariantDistances,
     params: &ProximityParams,
     reference: &Reference,
 ) -> RepeatsSummary {
-    let run = |variant: &'static str, pts: &[[f64; 2]], stream: u64| {
-        (pts.len() >= params::MIN_INCIDENTS).then(|| {
-            global::global_test(
-                variant,
-                &dist_of(pts),
-                params.radius_m,
-                reference,
-                params.simulations,
-                &mut rng(params.seed, stream),
-            )
-        })
+    let run = |variant: &'static str, d: &[f64], stream: u64| {
+        let mut r = rng(params.seed, stream);
+        global::global_test(
+            variant,
+            d,
+            params.radius_m,
+            reference,
+            params.simulations,
+            &mut r,
+        )
     };
-    let naive = run("naive", &units.naive, 1).expect("naive has at least MIN_INCIDENTS units");
-    let cell = run("cell", &units.cell, 2);
-    let subject = units.subject.as_deref().and_then(|s| run("subject", s, 3));
+    let enough = |d: &&Vec<f64>| d.len() >= params::MIN_INCIDENTS;
+    let naive = run("naive", &dist.naive, 1);
+    let cell = Some(&dist.cell).filter(enough).map(|d| run("cell", d, 2));
+    let subject = dist
+        .subject
+        .as_ref()
+        .filter(enough)
+        .map(|d| run("subject", d, 3));
     let inflation = |d: &Option<GlobalResult>| match (naive.z, d.as_ref().and_then(|g| g.z)) {
         (Some(a), Some(b)) if a > 0.0 && b > 0.0 => Some(a / b),
         _ => None,
@@ -573,14 +602,13 @@ fn l_cross_curve(
     } else {
         lcross::PairTable::default()
     };
-    let alias = math::AliasTable::new(if sims > 0 { &reference.weights } else { &[1.0] });
     lcross::l_cross(
         &r,
         win.area_m2(),
         fin.len(),
         &observed,
         &ref_table,
-        &alias,
+        &reference.weights,
         sims,
         &mut rng(params.seed, 10),
     )

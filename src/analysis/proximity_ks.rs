@@ -216,7 +216,7 @@ fn matrix_power(a: &[f64], ea: i32, m: usize, n: usize) -> (Vec<f64>, i32) {
     let (v, ev) = matrix_power(a, ea, m, n / 2);
     let b = matrix_multiply(&v, &v, m);
     let eb = 2 * ev;
-    let (mut v, mut ev) = if n % 2 == 0 {
+    let (mut v, mut ev) = if n.is_multiple_of(2) {
         (b, eb)
     } else {
         (matrix_multiply(a, &b, m), ea + eb)

@@ -10,13 +10,16 @@
 //! the pairs falling between grid values). Undefined values (no incident with bᵢ ≥ r) are
 //! `None`.
 //!
-//! Envelope: `simulations` patterns of n incidents drawn from the null (reference points:
-//! pixel centres of the window under CSR, baseline points by weight), facilities fixed;
-//! pointwise minimum and maximum (spatstat `envelope(nsim = R, nrank = 1)`), plus the mean.
+//! Envelope: `simulations` patterns of n incidents drawn i.i.d. from the null (reference
+//! points: pixel centres of the window under CSR, baseline points by weight), facilities
+//! fixed; pointwise minimum and maximum (spatstat `envelope(nsim = R, nrank = 1)`), plus the
+//! mean. Simulated incidents sit on reference points, so their border distances and facility
+//! distances are those of the pixel centres (discretisation of at most half a pixel).
 
-use super::math::AliasTable;
+use super::math::sample_multinomial;
 use rand::Rng;
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// Per-point data: border index and facility-distance indices on the r grid.
 #[derive(Debug, Clone, Default)]
@@ -54,17 +57,56 @@ impl PairTable {
         t
     }
 
-    fn add_point(&self, p: usize, num: &mut [f64], den: &mut [f64]) {
+    /// Adds point `p` with multiplicity `m` to the difference arrays.
+    fn add_point(&self, p: usize, m: f64, num: &mut [f64], den: &mut [f64]) {
         let kb = self.kb[p] as usize;
-        den[0] += 1.0;
-        den[kb + 1] -= 1.0;
+        den[0] += m;
+        den[kb + 1] -= m;
         for &kd in &self.kd[self.offsets[p] as usize..self.offsets[p + 1] as usize] {
             let kd = kd as usize;
             if kd <= kb {
-                num[kd] += 1.0;
-                num[kb + 1] -= 1.0;
+                num[kd] += m;
+                num[kb + 1] -= m;
             }
         }
+    }
+
+    /// Collapses points with the same signature (kb, kd list) into one row whose weight is
+    /// the sum of theirs (order of first appearance, so deterministic).
+    pub fn collapse(&self, weights: &[f64]) -> (PairTable, Vec<f64>) {
+        let mut seen: HashMap<(u32, &[u32]), usize> = HashMap::new();
+        let mut out = PairTable {
+            kb: Vec::new(),
+            offsets: vec![0],
+            kd: Vec::new(),
+        };
+        let mut w = Vec::new();
+        for (p, (&kb, &wp)) in self.kb.iter().zip(weights).enumerate() {
+            let mut kds = &self.kd[self.offsets[p] as usize..self.offsets[p + 1] as usize];
+            if kds.iter().all(|&k| k > kb) {
+                kds = &[];
+            }
+            if let Some(&t) = seen.get(&(kb, kds)) {
+                w[t] += wp;
+            } else {
+                seen.insert((kb, kds), w.len());
+                w.push(wp);
+                out.kb.push(kb);
+                out.kd.extend_from_slice(kds);
+                out.offsets.push(out.kd.len() as u32);
+            }
+        }
+        (out, w)
+    }
+
+    /// Number of points (rows).
+    pub fn len(&self) -> usize {
+        self.kb.len()
+    }
+
+    /// Whether the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.kb.is_empty()
     }
 }
 
@@ -98,17 +140,17 @@ pub struct LCrossPoint {
     pub mean_m: Option<f64>,
 }
 
-/// L̂(r_k) for a set of points of `table` (indices in `sel`), given area and n_j.
+/// L̂(r_k) for rows of `table` with multiplicities, given area and n_j.
 fn l_values(
     table: &PairTable,
-    sel: impl Iterator<Item = usize>,
+    sel: impl Iterator<Item = (usize, f64)>,
     nr: usize,
     area: f64,
     nj: usize,
 ) -> Vec<Option<f64>> {
     let (mut num, mut den) = (vec![0.0; nr + 1], vec![0.0; nr + 1]);
-    for p in sel {
-        table.add_point(p, &mut num, &mut den);
+    for (p, m) in sel {
+        table.add_point(p, m, &mut num, &mut den);
     }
     let (mut cn, mut cd) = (0.0, 0.0);
     (0..nr)
@@ -121,35 +163,46 @@ fn l_values(
         .collect()
 }
 
-/// Observed L̂ for all points of `observed`, envelope from `simulations` draws of `n` points
-/// from `reference` (weighted by `alias`).
+/// Observed L̂ for all points of `observed`; envelope from `simulations` patterns of n
+/// points drawn from the reference points (`reference`, weights `ref_weights`).
+///
+/// A simulated L̂ depends on the draws only through how many fall on each reference
+/// signature (border bin, facility-distance bins), so each simulation draws those counts
+/// from the multinomial distribution (conditional binomials): exact in law, and O(#signatures)
+/// instead of O(n) per simulation.
+#[allow(clippy::too_many_arguments)]
 pub fn l_cross<R: Rng>(
     r: &[f64],
     area_m2: f64,
     n_facilities: usize,
     observed: &PairTable,
     reference: &PairTable,
-    alias: &AliasTable,
+    ref_weights: &[f64],
     simulations: u32,
     rng: &mut R,
 ) -> LCrossCurve {
     let nr = r.len();
-    let n = observed.kb.len();
-    let obs = l_values(observed, 0..n, nr, area_m2, n_facilities);
-    let (mut lo, mut hi, mut sum, mut cnt) = (
-        vec![f64::INFINITY; nr],
-        vec![f64::NEG_INFINITY; nr],
-        vec![0.0; nr],
-        vec![0u32; nr],
+    let n = observed.len();
+    let obs = l_values(
+        observed,
+        (0..n).map(|p| (p, 1.0)),
+        nr,
+        area_m2,
+        n_facilities,
     );
-    let mut draws = vec![0usize; n];
+    let nan = f64::NAN;
+    let (mut lo, mut hi, mut sum, mut cnt) =
+        (vec![nan; nr], vec![nan; nr], vec![0.0; nr], vec![0u32; nr]);
+    let (types, tw) = reference.collapse(ref_weights);
+    let mut counts = Vec::new();
     for _ in 0..simulations {
-        draws.iter_mut().for_each(|d| *d = alias.sample(rng));
-        let sim = l_values(reference, draws.iter().copied(), nr, area_m2, n_facilities);
+        sample_multinomial(rng, n as u64, &tw, &mut counts);
+        let sel = counts.iter().map(|&(t, c)| (t, c as f64));
+        let sim = l_values(&types, sel, nr, area_m2, n_facilities);
         for (k, v) in sim.iter().enumerate() {
             if let Some(v) = *v {
-                lo[k] = lo[k].min(v);
-                hi[k] = hi[k].max(v);
+                lo[k] = if cnt[k] == 0 { v } else { lo[k].min(v) };
+                hi[k] = if cnt[k] == 0 { v } else { hi[k].max(v) };
                 sum[k] += v;
                 cnt[k] += 1;
             }

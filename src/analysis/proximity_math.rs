@@ -5,7 +5,7 @@
 //!   `scipy.stats.poisson.sf(k - 1, lam)`;
 //! - [`sample_binomial`]: exact Binomial(n, p) draws by inversion (from 0 for small means,
 //!   otherwise outward from the mode, so the cost is O(sd));
-//! - [`AliasTable`]: Walker/Vose alias sampling of weighted indices in O(1);
+//! - [`sample_multinomial`]: multinomial counts by conditional binomials;
 //! - [`bw_nrd0`]: Silverman's rule of thumb exactly as R `bw.nrd0` (quantile type 7).
 
 use rand::Rng;
@@ -71,7 +71,7 @@ pub fn poisson_sf(k: u64, lambda: f64) -> f64 {
     if k == 0 {
         return 1.0;
     }
-    if !(lambda > 0.0) {
+    if lambda.is_nan() || lambda <= 0.0 {
         return 0.0;
     }
     gamma_p(k as f64, lambda).clamp(0.0, 1.0)
@@ -79,7 +79,7 @@ pub fn poisson_sf(k: u64, lambda: f64) -> f64 {
 
 /// One exact draw from Binomial(n, p) by inversion.
 pub fn sample_binomial<R: Rng>(rng: &mut R, n: u64, p: f64) -> u64 {
-    if n == 0 || !(p > 0.0) {
+    if n == 0 || p.is_nan() || p <= 0.0 {
         return 0;
     }
     if p >= 1.0 {
@@ -147,42 +147,28 @@ pub fn sample_binomial<R: Rng>(rng: &mut R, n: u64, p: f64) -> u64 {
     mode
 }
 
-/// Vose's alias table: draws index i with probability w_i / Σw in O(1).
-#[derive(Debug, Clone)]
-pub struct AliasTable {
-    prob: Vec<f64>,
-    alias: Vec<u32>,
-}
-
-impl AliasTable {
-    /// Builds the table; weights must be finite, non-negative, with a positive sum.
-    pub fn new(weights: &[f64]) -> Self {
-        let n = weights.len();
-        let total: f64 = weights.iter().sum();
-        let mut prob: Vec<f64> = weights.iter().map(|w| w * n as f64 / total).collect();
-        let mut alias: Vec<u32> = (0..n as u32).collect();
-        let (mut small, mut large): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| prob[i] < 1.0);
-        while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
-            alias[s] = l as u32;
-            prob[l] -= 1.0 - prob[s];
-            if prob[l] < 1.0 {
-                large.pop();
-                small.push(l);
-            }
-        }
-        for i in small.into_iter().chain(large) {
-            prob[i] = 1.0;
-        }
-        Self { prob, alias }
+/// One multinomial draw of `n` items over categories with weights `w` (conditional
+/// binomials, using suffix sums of the weights); fills `out` with the non-zero
+/// `(category, count)` pairs.
+pub fn sample_multinomial<R: Rng>(rng: &mut R, n: u64, w: &[f64], out: &mut Vec<(usize, u64)>) {
+    out.clear();
+    let mut suffix = vec![0.0; w.len() + 1];
+    for t in (0..w.len()).rev() {
+        suffix[t] = suffix[t + 1] + w[t];
     }
-
-    /// One weighted index.
-    pub fn sample<R: Rng>(&self, rng: &mut R) -> usize {
-        let i = rng.random_range(0..self.prob.len());
-        if rng.random::<f64>() < self.prob[i] {
-            i
+    let mut left = n;
+    for t in 0..w.len() {
+        if left == 0 {
+            break;
+        }
+        let c = if t + 1 == w.len() || suffix[t + 1] <= 0.0 {
+            left
         } else {
-            self.alias[i] as usize
+            sample_binomial(rng, left, (w[t] / suffix[t]).clamp(0.0, 1.0))
+        };
+        if c > 0 {
+            out.push((t, c));
+            left -= c;
         }
     }
 }
@@ -207,7 +193,7 @@ pub fn bw_nrd0(values: &[f64]) -> f64 {
     sorted.sort_by(f64::total_cmp);
     let iqr = quantile7(&sorted, 0.75) - quantile7(&sorted, 0.25);
     let mut lo = sd.min(iqr / 1.34);
-    if !(lo > 0.0) {
+    if lo.is_nan() || lo <= 0.0 {
         lo = if sd > 0.0 {
             sd
         } else if values[0].abs() > 0.0 {
@@ -244,15 +230,19 @@ mod tests {
     }
 
     #[test]
-    fn alias_frequencies() {
+    fn multinomial_counts() {
         let w = [1.0, 0.0, 3.0, 6.0];
-        let t = AliasTable::new(&w);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let mut c = [0usize; 4];
-        for _ in 0..100_000 {
-            c[t.sample(&mut rng)] += 1;
+        let mut out = Vec::new();
+        let mut tot = [0u64; 4];
+        for _ in 0..2000 {
+            sample_multinomial(&mut rng, 50, &w, &mut out);
+            assert_eq!(out.iter().map(|c| c.1).sum::<u64>(), 50);
+            out.iter().for_each(|&(t, c)| tot[t] += c);
         }
-        assert_eq!(c[1], 0);
-        assert!((c[3] as f64 / 1e5 - 0.6).abs() < 0.01 && (c[0] as f64 / 1e5 - 0.1).abs() < 0.01);
+        assert_eq!(tot[1], 0);
+        assert!(
+            (tot[3] as f64 / 1e5 - 0.6).abs() < 0.01 && (tot[0] as f64 / 1e5 - 0.1).abs() < 0.01
+        );
     }
 }

@@ -122,7 +122,7 @@ pub fn rhohat(
     for k in 0..n_out {
         let d = from + (to - from) * k as f64 / (n_out.max(2) - 1) as f64;
         let g = denom * gx.eval(d, h0);
-        if !(g > 1e-300) {
+        if g.is_nan() || g <= 1e-300 {
             continue;
         }
         let rho = fx.eval(d, h) / g;

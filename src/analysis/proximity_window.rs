@@ -33,7 +33,7 @@ impl Window {
     pub fn new(mp: &MultiPolygon<f64>) -> Result<Self, ProximityError> {
         let area_m2 = mp.unsigned_area();
         let rect = mp.bounding_rect().ok_or(ProximityError::ZeroAreaWindow)?;
-        if !(area_m2 > 0.0) || !area_m2.is_finite() {
+        if !area_m2.is_finite() || area_m2 <= 0.0 {
             return Err(ProximityError::ZeroAreaWindow);
         }
         let mut rings = Vec::new();

@@ -181,8 +181,9 @@ fn counts_rings_and_csr_expectation_equal_brute_force() {
         for (f, st) in rep.facilities.iter().enumerate() {
             assert_eq!(st.count as f64, within[f], "{case} F{f}");
             let rf = floats(&rings[f]);
-            for k in 0..3 {
-                assert_eq!(st.rings[k].count as f64, rf[k], "{case} F{f} ring {k}");
+            assert_eq!(rf.len(), 3);
+            for (k, (ring, want)) in st.rings.iter().zip(&rf).enumerate() {
+                assert_eq!(ring.count as f64, *want, "{case} F{f} ring {k}");
             }
             let a = |r: f64| {
                 disc.iter()
@@ -229,8 +230,9 @@ fn baseline_expectation_equals_brute_force() {
     for (f, st) in rep.facilities.iter().enumerate() {
         assert!(rel_close(st.expected, n * share[f], 1e-12, 1e-12), "F{f}");
         let rf = floats(&rings[f]);
-        for k in 0..3 {
-            assert!(rel_close(st.rings[k].expected, n * rf[k], 1e-12, 1e-12));
+        assert_eq!(rf.len(), 3);
+        for (ring, want) in st.rings.iter().zip(&rf) {
+            assert!(rel_close(ring.expected, n * want, 1e-12, 1e-12));
         }
     }
     let p0 = py["square"]["baseline_any_250_share"].as_f64().expect("p0");
@@ -306,7 +308,8 @@ fn lcross_border_equals_brute_force_and_spatstat() {
 
 #[test]
 fn ks_equals_spatstat_cdf_test() {
-    for (case, d_tol, p_tol) in [("square", 2e-3, 1e-6), ("lshape", 2e-3, 0.03)] {
+    // Same 256 x 256 pixel grid as spatstat: D and p agree to rounding (~1e-15).
+    for (case, d_tol, p_tol) in [("square", 1e-9, 1e-9), ("lshape", 1e-9, 1e-9)] {
         let c = load(case);
         let opts = ProximityOptions {
             grid: Some((256, 256)),
@@ -396,17 +399,18 @@ fn rhohat_equals_spatstat_ratio_method() {
             let row: Vec<f64> = ss[k].iter().map(|s| num(s)).collect();
             assert!((pt.d_m - row[0]).abs() < 1e-6 * row[0].max(1.0), "{case} d");
             // spatstat in units per m², ours per km²; R's density() bins onto 512 points
-            // and uses the FFT: agree within 1 % of the value + 0.5 % of the maximum.
+            // and uses the FFT: agree within 0.5 % of the value + 0.3 % of the maximum
+            // (observed: 0.3 % and 0.2 %).
             for (ours, theirs) in [(pt.rho, row[1]), (pt.hi, row[3])] {
                 assert!(
-                    rel_close(ours, theirs * 1e6, 0.01, 0.005 * max),
+                    rel_close(ours, theirs * 1e6, 0.005, 0.003 * max),
                     "{case} d={} {ours} vs {}",
                     row[0],
                     theirs * 1e6
                 );
             }
             assert!(
-                rel_close(pt.lo, (row[2] * 1e6).max(0.0), 0.01, 0.005 * max),
+                rel_close(pt.lo, (row[2] * 1e6).max(0.0), 0.005, 0.003 * max),
                 "{case} lo d={}",
                 row[0]
             );
