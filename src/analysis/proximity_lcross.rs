@@ -16,7 +16,10 @@
 //! mean. Simulated incidents sit on reference points, so their border distances and facility
 //! distances are those of the pixel centres (discretisation of at most half a pixel).
 
+use super::facility::FacilityIndex;
+use super::global::Reference;
 use super::math::sample_multinomial;
+use super::{ProxFacility, ProximityOptions, ProximityParams, Window, rng};
 use rand::Rng;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -224,4 +227,62 @@ pub fn l_cross<R: Rng>(
         simulations,
         points,
     }
+}
+
+/// L_cross of the chosen units against the facilities inside the window, with envelope;
+/// r grid from `opts.r_m` or 51 values from 0 to min(reach, shorter bbox side / 4).
+pub fn l_cross_curve(
+    win: &Window,
+    facilities: &[ProxFacility],
+    chosen: &[[f64; 2]],
+    reference: &Reference,
+    params: &ProximityParams,
+    opts: &ProximityOptions,
+    reach: f64,
+) -> LCrossCurve {
+    let [x0, y0, x1, y1] = win.bbox();
+    let r = opts.r_m.clone().unwrap_or_else(|| {
+        let rmax = reach.min((x1 - x0).min(y1 - y0) / 4.0);
+        (0..=50).map(|k| rmax * k as f64 / 50.0).collect()
+    });
+    let fin: Vec<[f64; 2]> = facilities
+        .iter()
+        .filter(|f| win.contains(f.x, f.y))
+        .map(|f| [f.x, f.y])
+        .collect();
+    let rmax = *r.last().unwrap_or(&0.0);
+    let table = |pts: &[[f64; 2]]| {
+        let border: Vec<f64> = pts
+            .iter()
+            .map(|p| win.boundary_distance(p[0], p[1]))
+            .collect();
+        if fin.is_empty() {
+            return PairTable::new(pts, &border, &r, |_, _| {});
+        }
+        let idx = FacilityIndex::new(&fin);
+        PairTable::new(pts, &border, &r, |p, out| {
+            idx.for_each_within(p, rmax, |_, d| out.push(d))
+        })
+    };
+    let observed = table(chosen);
+    let sims = if fin.is_empty() {
+        0
+    } else {
+        params.simulations
+    };
+    let ref_table = if sims > 0 {
+        table(&reference.points)
+    } else {
+        PairTable::default()
+    };
+    l_cross(
+        &r,
+        win.area_m2(),
+        fin.len(),
+        &observed,
+        &ref_table,
+        &reference.weights,
+        sims,
+        &mut rng(params.seed, 10),
+    )
 }

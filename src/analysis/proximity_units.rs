@@ -5,10 +5,14 @@
 //!   most frequent cell (ties: smallest cell id); reports without a subject stay units of
 //!   their own.
 //!
+//! `repeats_summary` runs the global tests on each variant and reports the inflation factor
+//! z_naive / z_dedup.
+//!
 //! Output order is deterministic (sorted by cell / subject id), independent of input order
 //! except for the naive list.
 
-use super::{Dedup, ProxIncident, ProximityError};
+use super::global::{self, GlobalResult, Reference};
+use super::{Dedup, ProxIncident, ProximityError, ProximityParams, RepeatsSummary, params, rng};
 use std::collections::{BTreeMap, HashMap};
 
 /// Point sets of the three variants (only incidents inside the window).
@@ -104,4 +108,63 @@ pub fn analysis_units(
         cell,
         subject,
     })
+}
+
+/// Distance to the nearest facility of the units of each variant.
+pub struct VariantDistances {
+    /// Every incident inside the window.
+    pub naive: Vec<f64>,
+    /// Distinct cells.
+    pub cell: Vec<f64>,
+    /// Distinct subjects.
+    pub subject: Option<Vec<f64>>,
+}
+
+impl VariantDistances {
+    /// Distances of the variant used for `dedup`.
+    pub fn chosen(&self, dedup: Dedup) -> &[f64] {
+        match dedup {
+            Dedup::None => &self.naive,
+            Dedup::Cell => &self.cell,
+            Dedup::Subject => self.subject.as_deref().unwrap_or(&self.naive),
+        }
+    }
+}
+
+/// Global results for the naive, cell and subject variants (each its own RNG stream).
+pub fn repeats_summary(
+    dist: &VariantDistances,
+    params: &ProximityParams,
+    reference: &Reference,
+) -> RepeatsSummary {
+    let run = |variant: &'static str, d: &[f64], stream: u64| {
+        let mut r = rng(params.seed, stream);
+        global::global_test(
+            variant,
+            d,
+            params.radius_m,
+            reference,
+            params.simulations,
+            &mut r,
+        )
+    };
+    let enough = |d: &&Vec<f64>| d.len() >= params::MIN_INCIDENTS;
+    let naive = run("naive", &dist.naive, 1);
+    let cell = Some(&dist.cell).filter(enough).map(|d| run("cell", d, 2));
+    let subject = dist
+        .subject
+        .as_ref()
+        .filter(enough)
+        .map(|d| run("subject", d, 3));
+    let inflation = |d: &Option<GlobalResult>| match (naive.z, d.as_ref().and_then(|g| g.z)) {
+        (Some(a), Some(b)) if a > 0.0 && b > 0.0 => Some(a / b),
+        _ => None,
+    };
+    RepeatsSummary {
+        inflation_cell: inflation(&cell),
+        inflation_subject: inflation(&subject),
+        naive,
+        cell,
+        subject,
+    }
 }
