@@ -755,3 +755,100 @@ fn params_deserialize_from_the_query_string() {
     assert!(serde_urlencoded::from_str::<ProximityParams>("rings_m=100,x").is_err());
     assert!(serde_urlencoded::from_str::<ProximityParams>("null=poisson").is_err());
 }
+
+#[test]
+fn convex_hull_window_and_facilities_outside_it() {
+    let mut c = load("lshape");
+    c.facilities.push(ProxFacility {
+        id: "far".into(),
+        kind: "care".into(),
+        x: 9000.0,
+        y: 9000.0,
+    });
+    let rep = analyze(
+        &c.incidents,
+        &c.facilities,
+        None,
+        None,
+        &ProximityParams::default(),
+    )
+    .expect("runs");
+    assert_eq!(rep.summary.window, "convex_hull");
+    assert_eq!(
+        rep.summary.null,
+        NullModel::Csr,
+        "csr is the default without a baseline"
+    );
+    assert_eq!(rep.summary.incidents_outside_window, 0);
+    assert!(rep.summary.window_area_km2 < 9.0 - 0.16 && rep.summary.window_area_km2 > 4.0);
+    let far = rep.facilities.last().expect("far");
+    assert_eq!(
+        (far.count, far.expected, far.ratio, far.p_value),
+        (0, 0.0, None, 1.0)
+    );
+    assert_eq!(
+        rep.l_cross.n_facilities, 5,
+        "L_cross uses facilities inside the window"
+    );
+    // serde_json would silently write NaN/inf as null: check the floats themselves.
+    let g = &rep.summary.global;
+    let mut floats = vec![g.share_within, g.expected_share, g.expected_within, g.ks.d];
+    floats.extend([g.ks.p_value, rep.rho.bandwidth_m, rep.rho.average]);
+    floats.extend(
+        rep.rho
+            .points
+            .iter()
+            .flat_map(|p| [p.d_m, p.rho, p.lo, p.hi, p.ratio]),
+    );
+    floats.extend(rep.histogram.bins.iter().map(|b| b.expected));
+    floats.extend(rep.facilities.iter().flat_map(|f| [f.expected, f.p_value]));
+    for p in &rep.l_cross.points {
+        floats.extend([p.l_m, p.lo_m, p.hi_m, p.mean_m].into_iter().flatten());
+    }
+    assert!(floats.iter().all(|v| v.is_finite()));
+    let props = rep.facilities[0].properties();
+    assert!(props.contains_key("ring_100_250") && props.contains_key("ring_0_100_expected"));
+}
+
+#[test]
+fn incidents_outside_the_study_area_are_left_out() {
+    let c = load("square");
+    let mut inc = c.incidents.clone();
+    inc.extend((0..5).map(|i| ProxIncident {
+        x: 2500.0 + i as f64,
+        y: 500.0,
+        cell: 1,
+        subject: None,
+    }));
+    let rep = run(
+        &Case {
+            incidents: inc,
+            facilities: c.facilities.clone(),
+            window: c.window.clone(),
+        },
+        &params(NullModel::Csr),
+        &ProximityOptions::default(),
+    );
+    assert_eq!(rep.summary.incidents_outside_window, 5);
+    assert_eq!(rep.summary.n_units, c.incidents.len());
+    assert_eq!(
+        rep.nearest.len(),
+        c.incidents.len() + 5,
+        "all get a nearest facility"
+    );
+    // Too few left after deduplication is an error, not a silent result.
+    let few: Vec<ProxIncident> = (0..30)
+        .map(|i| ProxIncident {
+            x: 1000.0 + (i % 3) as f64,
+            y: 1000.0,
+            cell: i % 3,
+            subject: None,
+        })
+        .collect();
+    let p = ProximityParams {
+        dedup: Dedup::Cell,
+        ..params(NullModel::Csr)
+    };
+    let e = analyze(&few, &c.facilities, Some(&c.window), None, &p).expect_err("3 cells");
+    assert_eq!(e, ProximityError::TooFewIncidents { n: 3, min: 10 });
+}
