@@ -323,6 +323,8 @@ pub struct Summary {
     pub seed: u64,
     /// Alternative of the pseudo p-values.
     pub alternative: Alternative,
+    /// Cell limit in force.
+    pub max_cells: usize,
     /// How `gi_p` is computed.
     pub p_value: &'static str,
     /// Cells with gi_bin > 0 / < 0.
@@ -577,6 +579,7 @@ fn summarise(
         permutations: params.effective_permutations(),
         seed: params.seed,
         alternative: params.alternative,
+        max_cells: params.max_cells,
         p_value: "gi_p: two-sided normal p of gi_z (never FDR-adjusted); pseudo p = (M+1)/(R+1)",
         n_hot: gi.bin.iter().filter(|&&b| b > 0).count(),
         n_cold: gi.bin.iter().filter(|&&b| b < 0).count(),
