@@ -3,10 +3,11 @@
 //!
 //! [`analyze`] computes, for incidents and facilities in metres (dataset metric CRS):
 //! 1. the nearest facility of every incident and distance (ArcGIS `NEAR_FID`/`NEAR_DIST`,
-//!    spatstat `nncross`), and a histogram of those distances with the null expectation;
+//!    spatstat `nncross`), and a histogram of the distances of the analysed units (inside
+//!    the window, after deduplication) with the null expectation per bin;
 //! 2. per facility: incidents within `radius_m` and in annular rings, expected count under the
 //!    null (CSR: exact disc ∩ window area share; baseline: weight share), ratio, Poisson
-//!    upper-tail p-value, BH-FDR flag ([`proximity_facility`](facility));
+//!    upper-tail p-value, BH-FDR flag ([`facility`]);
 //! 3. global tests: share within `radius_m` of any facility vs the null (Monte Carlo pseudo p,
 //!    seeded) and a KS test of distance-to-nearest-facility (spatstat `cdf.test`)
 //!    ([`global`]);
@@ -101,6 +102,25 @@ pub(crate) fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
 }
 
 /// Runs the analysis with default [`ProximityOptions`].
+///
+/// ```
+/// use hotspots::analysis::proximity::{analyze, ProxFacility, ProxIncident, ProximityParams};
+/// let incidents: Vec<ProxIncident> = (0..40)
+///     .map(|i| ProxIncident {
+///         x: (i % 8) as f64 * 250.0,
+///         y: (i / 8) as f64 * 400.0,
+///         cell: i,
+///         subject: None,
+///     })
+///     .collect();
+/// let care = ProxFacility { id: "c1".into(), kind: "care".into(), x: 900.0, y: 800.0 };
+/// let params = ProximityParams { simulations: 19, ..ProximityParams::default() };
+/// // No study area and no baseline: CSR in the convex hull of the incidents.
+/// let report = analyze(&incidents, &[care], None, None, &params).unwrap();
+/// assert_eq!(report.nearest.len(), 40);
+/// assert_eq!(report.summary.window, "convex_hull");
+/// assert!(report.summary.global.p_mc.unwrap() > 0.0);
+/// ```
 pub fn analyze(
     incidents: &[ProxIncident],
     facilities: &[ProxFacility],
