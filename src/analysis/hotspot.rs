@@ -33,6 +33,8 @@ use super::stats::{self, Alternative};
 
 /// Fewest incidents (inside the cell set) an analysis accepts (ArcGIS minimum).
 pub const MIN_INCIDENTS: u64 = 30;
+/// Fewest cells an analysis accepts (ArcGIS: "too few aggregated features", 30).
+pub const MIN_CELLS: usize = 30;
 /// Default cap on the number of cells.
 pub const DEFAULT_MAX_CELLS: usize = 200_000;
 /// Cap on neighbour links (cells × ring size) held in memory.
@@ -50,6 +52,11 @@ pub enum HotspotError {
     /// Fewer incidents than [`MIN_INCIDENTS`] inside the cell set.
     #[error("at least {min} incidents are needed for a hot-spot analysis, found {found}")]
     TooFewIncidents { found: u64, min: u64 },
+    /// Fewer than [`MIN_CELLS`] cells to compare (a tiny study area or a coarse resolution).
+    #[error(
+        "at least {min} cells are needed for a hot-spot analysis, the grid has {found}; choose a finer resolution or a larger area"
+    )]
+    TooFewCells { found: usize, min: usize },
     /// All cells have the same count, so no statistic is defined.
     #[error("all cells have the same incident count (zero variance): nothing stands out")]
     ZeroVariance,
@@ -100,6 +107,7 @@ impl HotspotError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::TooFewIncidents { .. } => "too_few_incidents",
+            Self::TooFewCells { .. } => "too_few_cells",
             Self::ZeroVariance => "zero_variance",
             Self::TooManyCells { .. } => "too_many_cells",
             Self::TooManyLinks { .. } => "too_many_links",
@@ -448,6 +456,12 @@ pub fn run(
             min: MIN_INCIDENTS,
         });
     }
+    if grid.cells.len() < MIN_CELLS {
+        return Err(HotspotError::TooFewCells {
+            found: grid.cells.len(),
+            min: MIN_CELLS,
+        });
+    }
     let nb = Neighbours::build(&grid.cells, k, MAX_LINKS)?;
     let fdr = params.fdr || choice.is_some();
     let gi = GiOutput::compute(&grid.values(), &nb, params, fdr)?;
@@ -648,6 +662,7 @@ mod tests {
         let errs = [
             HotspotError::TooFewIncidents { found: 1, min: 30 },
             HotspotError::ZeroVariance,
+            HotspotError::TooFewCells { found: 1, min: 30 },
             HotspotError::TooManyCells { max_cells: 1 },
             HotspotError::TooManyLinks { max_links: 1 },
             HotspotError::ResolutionOutOfRange { resolution: 16 },

@@ -8,14 +8,18 @@
 //!    locations whose distance exceeds mean + 3 standard deviations; they are reported and
 //!    left out of the sizing (as ArcGIS does).
 //! 3. Target cell spacing = 2 × mean nearest-neighbour distance of the other locations
-//!    (Esri's `nnScale = 2`); the chosen resolution is the finest one whose centre spacing
-//!    (√3 × mean H3 edge length) reaches the target, never finer than the stored resolution.
+//!    (ArcGIS derives its fishnet size in `SSUtilities.LocationInfo`, which is not public;
+//!    the factor 2 is the `nnScale = 2.0` constant of the Esri script, our choice of use);
+//!    the chosen resolution is the finest one whose centre spacing (√3 × mean H3 edge length)
+//!    reaches the target, never finer than the stored resolution.
 //! 4. If that grid would exceed `max_cells`, step to coarser resolutions until it fits.
 //!
 //! **k** (when not given): incremental spatial autocorrelation: global Moran's I z
 //! (randomisation; uniform k-ring weights, row-standardised) for k = 1..=10 on a fixed cell
-//! set (the study-area cells, or the non-empty cells as ArcGIS without a boundary); the first peak (z_k above both neighbours and above 1.96) wins. Without
-//! one, ArcGIS' fallback: the mean distance from each non-empty cell to its m-th nearest
+//! set (the study-area cells, or the non-empty cells as ArcGIS without a boundary). As the
+//! Esri script: the first peak (z_k above both neighbours, significant: z > 1.96), else the
+//! highest peak (any z), else its k-NN fallback: the mean distance from each non-empty cell
+//! to its m-th nearest
 //! non-empty cell, m = 5 % of them clamped to 3..=30, capped at one standard distance,
 //! converted to rings (ceil of distance / centre spacing) and clamped to 1..=10.
 
@@ -196,15 +200,23 @@ fn choose_k(
     let cells: Vec<CellIndex> = keep.iter().map(|&i| grid.cells[i]).collect();
     let values: Vec<f64> = keep.iter().map(|&i| f64::from(grid.counts[i])).collect();
     let stop = isa_steps(&cells, &values, choice);
+    let on = if study_area.is_some() {
+        "study-area cells"
+    } else {
+        "non-empty cells"
+    };
     if let Some(p) = choice.peak_k {
         choice.k = p;
         choice.k_reason = format!(
-            "first peak of the global Moran's I z-score over k = 1..{ISA_MAX_K} (incremental spatial autocorrelation on the {}){stop}",
-            if study_area.is_some() {
-                "study-area cells"
-            } else {
-                "non-empty cells"
-            }
+            "first significant peak of the global Moran's I z-score over k = 1..{ISA_MAX_K} (incremental spatial autocorrelation on the {on}){stop}"
+        );
+        return Ok(());
+    }
+    if let Some(p) = max_peak(&choice.isa) {
+        choice.k = p;
+        choice.peak_k = Some(p);
+        choice.k_reason = format!(
+            "no significant peak; highest peak of the global Moran's I z-score over k = 1..{ISA_MAX_K} (incremental spatial autocorrelation on the {on}){stop}"
         );
         return Ok(());
     }
@@ -217,7 +229,7 @@ fn choose_k(
     let (k, m) = knn_rings(&nonempty, choice.resolution);
     choice.k = k;
     choice.k_reason = format!(
-        "no significant peak of the global Moran's I z-score over k = 1..{ISA_MAX_K}{stop}; fallback: mean distance to the {m}th nearest non-empty cell (capped at one standard distance) in rings"
+        "no peak of the global Moran's I z-score over k = 1..{ISA_MAX_K}{stop}; fallback: mean distance to the {m}th nearest non-empty cell (capped at one standard distance) in rings"
     );
     Ok(())
 }
@@ -269,6 +281,15 @@ fn first_peak(steps: &[IsaStep]) -> Option<u32> {
     steps
         .windows(3)
         .find(|w| w[1].z > w[0].z && w[1].z > w[2].z && w[1].z > 1.96)
+        .map(|w| w[1].k)
+}
+
+/// The interior local maximum of z with the highest z.
+fn max_peak(steps: &[IsaStep]) -> Option<u32> {
+    steps
+        .windows(3)
+        .filter(|w| w[1].z > w[0].z && w[1].z > w[2].z)
+        .max_by(|a, b| a[1].z.total_cmp(&b[1].z))
         .map(|w| w[1].k)
 }
 
@@ -374,5 +395,8 @@ mod tests {
         assert_eq!(first_peak(&[s(1, 3.0), s(2, 5.0), s(3, 4.0)]), Some(2));
         assert_eq!(first_peak(&[s(1, 5.0), s(2, 4.0), s(3, 3.0)]), None);
         assert_eq!(first_peak(&[s(1, 0.5), s(2, 1.0), s(3, 0.2)]), None);
+        let low = [s(1, 0.5), s(2, 1.0), s(3, 0.2), s(4, 1.5), s(5, 1.2)];
+        assert_eq!(max_peak(&low), Some(4));
+        assert_eq!(max_peak(&[s(1, 5.0), s(2, 4.0), s(3, 3.0)]), None);
     }
 }

@@ -664,25 +664,36 @@ fn guardrails_return_typed_errors() {
         run(&mixed, None, params(9, 1)),
         HotspotError::MixedResolutions
     );
-    // Zero variance: every analysed cell has the same count (one cell holding all incidents).
+    // Too few cells: a study area holding a single res-9 cell.
     let one = CellIndex::from_str(&cell_at(Resolution::Nine, 0.0, 0.0)).expect("cell");
     let same: Vec<CellIndex> = (0..40)
         .map(|_| one.center_child(Resolution::Twelve).expect("child"))
         .collect();
     let ll = LatLng::from(one);
     let (lat, lng) = (ll.lat(), ll.lng());
-    let tiny = MultiPolygon::new(vec![Polygon::new(
-        LineString::from(vec![
-            (lng - 1e-4, lat - 1e-4),
-            (lng + 1e-4, lat - 1e-4),
-            (lng + 1e-4, lat + 1e-4),
-            (lng - 1e-4, lat + 1e-4),
-            (lng - 1e-4, lat - 1e-4),
-        ]),
-        vec![],
-    )]);
+    let d = 1e-4;
+    let ring = vec![
+        (lng - d, lat - d),
+        (lng + d, lat - d),
+        (lng + d, lat + d),
+        (lng - d, lat + d),
+        (lng - d, lat - d),
+    ];
+    let tiny = MultiPolygon::new(vec![Polygon::new(LineString::from(ring), vec![])]);
     assert_eq!(
         run(&same, Some(&tiny), params(9, 1)),
+        HotspotError::TooFewCells { found: 1, min: 30 }
+    );
+    // Zero variance: one incident in every study-area cell.
+    let area = study_area();
+    let cells = hotspots::analysis::h3grid::study_area_cells(&area, Resolution::Nine, 10_000)
+        .expect("cells");
+    let flat: Vec<CellIndex> = cells
+        .iter()
+        .map(|c| c.center_child(Resolution::Twelve).expect("child"))
+        .collect();
+    assert_eq!(
+        run(&flat, Some(&area), params(9, 1)),
         HotspotError::ZeroVariance
     );
     // Every error has a message.
