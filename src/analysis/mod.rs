@@ -1,3 +1,9 @@
 //! The statistics: pure, synchronous, deterministic (seeded). No HTTP, no async, no store.
 
+pub mod emerging;
+pub mod h3grid;
+pub mod hotspot;
+pub mod moran;
+pub mod optimized;
 pub mod stats;
+pub mod trend;

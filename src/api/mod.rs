@@ -2,6 +2,8 @@
 //! One file per resource; `error` is the only place that maps errors to status codes.
 
 pub mod admin;
+pub mod analysis;
+pub mod cache;
 pub mod datasets;
 pub mod error;
 pub mod extract;
@@ -48,6 +50,7 @@ impl Default for Settings {
 pub struct StateInner {
     pub app: App,
     pub settings: Settings,
+    pub cache: cache::Cache,
 }
 
 /// Shared state of the handlers.
@@ -63,7 +66,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(app: App, settings: Settings) -> AppState {
-        AppState(Arc::new(StateInner { app, settings }))
+        AppState(Arc::new(StateInner { app, settings, cache: cache::Cache::default() }))
     }
 
     /// Runs `f` on the blocking pool with the app.
@@ -138,6 +141,9 @@ pub fn router(state: AppState) -> Router {
             "/datasets/{id}",
             get(datasets::describe).delete(datasets::remove),
         )
+        .route("/datasets/{id}/hotspots", get(analysis::hotspots))
+        .route("/datasets/{id}/emerging", get(analysis::emerging))
+        .route("/datasets/{id}/emerging/compare", get(analysis::emerging_compare))
         .route(
             "/datasets/{id}/{layer}",
             post(datasets::ingest).layer(DefaultBodyLimit::max(s.max_body_bytes)),

@@ -1,0 +1,326 @@
+//! Analysis routes under `/datasets/{id}/...`: parse the common filters and the analysis's
+//! own parameters, run the pure analysis off the async runtime, apply the tier's disclosure
+//! rules, and answer GeoJSON with the summary as a foreign member. Results are cached per
+//! snapshot, caller tier and query.
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Caller, Query};
+use super::features::round;
+use super::filters::parse_filter;
+use crate::analysis::{emerging, hotspot};
+use crate::crs::{Crs, Transformer};
+use crate::index::{DatasetSnapshot, Filter};
+use crate::model::DatasetId;
+use crate::privacy::Principal;
+use crate::privacy::disclosure::{CellRules, DisclosureError, cell_rules};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use h3o::CellIndex;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// The filters every analysis takes.
+pub const COMMON: &[&str] = &["datetime", "category", "source", "bbox", "bbox-crs"];
+
+impl From<DisclosureError> for ApiError {
+    fn from(e: DisclosureError) -> Self {
+        let code = match e {
+            DisclosureError::ResolutionTooFine { .. } => "tier_resolution",
+            DisclosureError::BinTooFine { .. } => "tier_time_bin",
+        };
+        ApiError::new(StatusCode::FORBIDDEN, code, e.to_string())
+    }
+}
+
+/// Deserialises the analysis's own parameters (all but [`COMMON`]) into `P`, whose
+/// `deny_unknown_fields` turns an unknown parameter into a 400.
+pub fn own_params<P: serde::de::DeserializeOwned>(q: &Query) -> ApiResult<P> {
+    let rest: Vec<&(String, String)> = q.0.iter().filter(|(k, _)| !COMMON.contains(&k.as_str())).collect();
+    let mut seen = std::collections::HashSet::new();
+    if let Some((k, _)) = rest.iter().find(|(k, _)| !seen.insert(k.as_str())) {
+        return Err(ApiError::bad_request("repeated_parameter", format!("query parameter {k:?} is given twice")));
+    }
+    let text = serde_urlencoded::to_string(&rest).map_err(ApiError::internal)?;
+    serde_urlencoded::from_str(&text).map_err(|e| {
+        let msg = e.to_string();
+        let code = if msg.contains("unknown field") { "unknown_parameter" } else { "bad_parameter" };
+        ApiError::bad_request(code, msg.replace("field", "parameter"))
+    })
+}
+
+fn snapshot(st: &AppState, id: &str) -> ApiResult<Arc<DatasetSnapshot>> {
+    let missing = || ApiError::not_found(format!("dataset {id:?} not found"));
+    let id = DatasetId::new(id).map_err(|_| missing())?;
+    st.app.catalog.get(&id).ok_or_else(missing)
+}
+
+/// The incident filter (time, category, source) and the bbox as a lon/lat box that selects
+/// whole cells: a bbox never clips the data an analysis runs on.
+fn split_filter(q: &Query, snap: &DatasetSnapshot) -> ApiResult<(Filter, Option<[f64; 4]>)> {
+    let mut f = parse_filter(q, snap)?;
+    let cell_box = match (f.bbox_lonlat.take(), f.bbox_metric.take(), snap.metric_crs) {
+        (Some(b), _, _) => Some(b),
+        (None, Some(b), Some(metric)) => {
+            let t = Transformer::new(metric, Crs::WGS84)?;
+            let corners = [(b[0], b[1]), (b[0], b[3]), (b[2], b[1]), (b[2], b[3])];
+            let pts: Vec<(f64, f64)> = corners.iter().filter_map(|&(x, y)| t.point(x, y)).collect();
+            (pts.len() == 4).then(|| {
+                let lo = |i: fn(&(f64, f64)) -> f64| pts.iter().map(i).fold(f64::INFINITY, f64::min);
+                let hi = |i: fn(&(f64, f64)) -> f64| pts.iter().map(i).fold(f64::NEG_INFINITY, f64::max);
+                [lo(|p| p.0), lo(|p| p.1), hi(|p| p.0), hi(|p| p.1)]
+            })
+        }
+        _ => None,
+    };
+    Ok((f, cell_box))
+}
+
+/// A cell's polygon, counter-clockwise and closed.
+pub fn cell_geometry(cell: CellIndex) -> Value {
+    let b = cell.boundary();
+    let mut ring: Vec<Value> = b.iter().map(|ll| json!([round(ll.lng(), 7), round(ll.lat(), 7)])).collect();
+    if let Some(first) = ring.first().cloned() {
+        ring.push(first);
+    }
+    json!({"type": "Polygon", "coordinates": [ring]})
+}
+
+fn in_box(cell: CellIndex, b: Option<[f64; 4]>) -> bool {
+    b.is_none_or(|b| {
+        let c = h3o::LatLng::from(cell);
+        c.lng() >= b[0] && c.lng() <= b[2] && c.lat() >= b[1] && c.lat() <= b[3]
+    })
+}
+
+/// Replaces the counts in `obj[keys]` that the tier may not see by `null` and marks the object.
+fn suppress(obj: &mut Map<String, Value>, keys: &[&str], rules: &CellRules) -> bool {
+    let mut hidden = false;
+    for k in keys {
+        if let Some(n) = obj.get(*k).and_then(Value::as_u64)
+            && rules.count(n).is_none()
+        {
+            obj.insert((*k).to_owned(), Value::Null);
+            hidden = true;
+        }
+    }
+    hidden
+}
+
+fn disclosure_json(rules: &CellRules, who: &Principal) -> Value {
+    json!({"tier": who.tier, "max_resolution": rules.max_resolution, "min_count": rules.min_count,
+           "rule": "counts below min_count are null (count_suppressed: true); bbox selects whole cells by their centre and never clips the data"})
+}
+
+/// Serves a cached answer or computes it.
+async fn cached(
+    st: &AppState,
+    key: String,
+    compute: impl FnOnce() -> ApiResult<Value> + Send + 'static,
+) -> ApiResult<Arc<Value>> {
+    if let Some(v) = st.cache.get(&key) {
+        return Ok(v);
+    }
+    let v = Arc::new(st.blocking(move |_| compute()).await?);
+    st.cache.put(key, v.clone());
+    Ok(v)
+}
+
+fn cache_key(route: &str, snap: &DatasetSnapshot, who: &Principal, q: &Query) -> String {
+    let mut params = q.0.clone();
+    params.sort();
+    format!("{route}|{}|{}|{}|{:?}", snap.meta.id, snap.version, who.tier.as_str(), params)
+}
+
+fn geojson_response(v: Arc<Value>, key: &str, headers: &HeaderMap) -> ApiResult<Response> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    let tag = format!("W/\"a-{:016x}\"", h.finish());
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(&tag)) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
+    }
+    let body = serde_json::to_vec(&*v).map_err(ApiError::internal)?;
+    let mut r = (StatusCode::OK, body).into_response();
+    let hs = r.headers_mut();
+    hs.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/geo+json"));
+    hs.insert(header::ETAG, HeaderValue::from_str(&tag).map_err(ApiError::internal)?);
+    hs.insert("content-crs", HeaderValue::from_static("<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"));
+    Ok(r)
+}
+
+fn hotspot_error(e: hotspot::HotspotError) -> ApiError {
+    use hotspot::HotspotError as E;
+    let status = match e {
+        E::TooFewIncidents { .. } | E::ZeroVariance | E::TooManyCells { .. } | E::TooManyLinks { .. } | E::InvalidStudyArea { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(status, e.code(), e.to_string())
+}
+
+fn cells_of(snap: &DatasetSnapshot, rows: &[u32]) -> Vec<CellIndex> {
+    rows.iter().filter_map(|&r| CellIndex::try_from(snap.incidents.cell[r as usize]).ok()).collect()
+}
+
+/// `GET /datasets/{id}/hotspots`: Gi* (and Local Moran) on the H3 grid.
+pub async fn hotspots(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    q: Query,
+) -> ApiResult<Response> {
+    let snap = snapshot(&st, &id)?;
+    let (filter, cell_box) = split_filter(&q, &snap)?;
+    let params: hotspot::HotspotParams = own_params(&q)?;
+    params.validate().map_err(hotspot_error)?;
+    let rules = cell_rules(who.tier);
+    if let Some(r) = params.resolution {
+        rules.check_resolution(r)?;
+    }
+    let key = cache_key("hotspots", &snap, &who, &q);
+    let who2 = who.clone();
+    let v = cached(&st, key.clone(), move || {
+        let rows = snap.incidents.select(&filter);
+        let cells = cells_of(&snap, &rows);
+        let area = snap.study_area.as_ref().map(|a| &a.wgs84);
+        let mut result = hotspot::run(&cells, area, &params).map_err(hotspot_error)?;
+        if result.summary.resolution > rules.max_resolution {
+            // optimized mode chose a finer grid than this tier may see: fix the resolution
+            let capped = hotspot::HotspotParams { resolution: Some(rules.max_resolution), ..params.clone() };
+            result = hotspot::run(&cells, area, &capped).map_err(hotspot_error)?;
+        }
+        Ok(hotspot_collection(result, cell_box, &rules, &who2))
+    })
+    .await?;
+    geojson_response(v, &key, &headers)
+}
+
+fn hotspot_collection(result: hotspot::HotspotResult, cell_box: Option<[f64; 4]>, rules: &CellRules, who: &Principal) -> Value {
+    let mut features = Vec::new();
+    for c in &result.cells {
+        let Ok(cell) = c.h3.parse::<CellIndex>() else { continue };
+        if !in_box(cell, cell_box) {
+            continue;
+        }
+        let Ok(Value::Object(mut props)) = serde_json::to_value(c) else { continue };
+        let hidden = suppress(&mut props, &["count"], rules);
+        props.insert("count_suppressed".into(), json!(hidden));
+        features.push(json!({"type": "Feature", "id": c.h3, "geometry": cell_geometry(cell), "properties": props}));
+    }
+    let mut summary = serde_json::to_value(&result.summary).unwrap_or_default();
+    summary["n_features"] = json!(features.len());
+    summary["disclosure"] = disclosure_json(rules, who);
+    json!({"type": "FeatureCollection", "features": features, "summary": summary})
+}
+
+fn emerging_error(e: emerging::EmergingError) -> ApiError {
+    use emerging::EmergingError as E;
+    let status = match e {
+        E::NoIncidents | E::TooFewBins { .. } | E::CubeTooLarge { .. } | E::ZeroVariance | E::EmptyWindow => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(status, e.code(), e.to_string())
+}
+
+fn points_of(snap: &DatasetSnapshot, rows: &[u32]) -> Vec<(u64, i64)> {
+    rows.iter().map(|&r| (snap.incidents.cell[r as usize], snap.incidents.t[r as usize])).collect()
+}
+
+/// `GET /datasets/{id}/emerging`: space-time Gi*, Mann-Kendall and the 17 categories.
+pub async fn emerging(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    q: Query,
+) -> ApiResult<Response> {
+    let snap = snapshot(&st, &id)?;
+    let (filter, cell_box) = split_filter(&q, &snap)?;
+    let params: emerging::EmergingParams = own_params(&q)?;
+    params.validate().map_err(emerging_error)?;
+    let rules = cell_rules(who.tier);
+    rules.check_resolution(params.resolution)?;
+    rules.check_weekly(params.bin == emerging::TimeBin::Week)?;
+    let key = cache_key("emerging", &snap, &who, &q);
+    let who2 = who.clone();
+    let v = cached(&st, key.clone(), move || {
+        let pts = points_of(&snap, &snap.incidents.select(&filter));
+        let result = emerging::emerging_hot_spots(&pts, &params).map_err(emerging_error)?;
+        let mut features = Vec::new();
+        for c in &result.cells {
+            let Ok(cell) = c.h3.parse::<CellIndex>() else { continue };
+            if !in_box(cell, cell_box) {
+                continue;
+            }
+            let Ok(Value::Object(mut props)) = serde_json::to_value(c) else { continue };
+            let mut hidden = suppress(&mut props, &["total_count"], &rules);
+            if let Some(Value::Array(series)) = props.get_mut("series") {
+                for b in series.iter_mut().filter_map(Value::as_object_mut) {
+                    hidden |= suppress(b, &["count"], &rules);
+                }
+            }
+            if hidden && rules.min_count > 1 {
+                props.remove("count_trend");
+            }
+            props.insert("count_suppressed".into(), json!(hidden));
+            features.push(json!({"type": "Feature", "id": c.h3, "geometry": cell_geometry(cell), "properties": props}));
+        }
+        let mut summary = serde_json::to_value(&result.summary).unwrap_or_default();
+        summary["n_features"] = json!(features.len());
+        summary["disclosure"] = disclosure_json(&rules, &who2);
+        Ok(json!({"type": "FeatureCollection", "features": features, "summary": summary}))
+    })
+    .await?;
+    geojson_response(v, &key, &headers)
+}
+
+/// `GET /datasets/{id}/emerging/compare`: counts before and after a date per cell.
+pub async fn emerging_compare(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    q: Query,
+) -> ApiResult<Response> {
+    let snap = snapshot(&st, &id)?;
+    let (filter, cell_box) = split_filter(&q, &snap)?;
+    let params: emerging::CompareParams = own_params(&q)?;
+    params.validate().map_err(emerging_error)?;
+    let rules = cell_rules(who.tier);
+    rules.check_resolution(params.resolution)?;
+    let key = cache_key("compare", &snap, &who, &q);
+    let who2 = who.clone();
+    let v = cached(&st, key.clone(), move || {
+        let pts = points_of(&snap, &snap.incidents.select(&filter));
+        let result = emerging::compare_periods(&pts, &params).map_err(emerging_error)?;
+        let mut features = Vec::new();
+        for c in &result.cells {
+            let Ok(cell) = c.h3.parse::<CellIndex>() else { continue };
+            if !in_box(cell, cell_box) {
+                continue;
+            }
+            let Ok(Value::Object(mut props)) = serde_json::to_value(c) else { continue };
+            let hidden = suppress(&mut props, &["count_before", "count_after"], &rules);
+            if hidden {
+                // rates and their ratio would give the counts back
+                for k in ["rate_before_per_day", "rate_after_per_day", "rate_ratio"] {
+                    props.insert(k.into(), Value::Null);
+                }
+            }
+            props.insert("count_suppressed".into(), json!(hidden));
+            features.push(json!({"type": "Feature", "id": c.h3, "geometry": cell_geometry(cell), "properties": props}));
+        }
+        let mut summary = serde_json::to_value(&result.summary).unwrap_or_default();
+        summary["n_features"] = json!(features.len());
+        summary["disclosure"] = disclosure_json(&rules, &who2);
+        Ok(json!({"type": "FeatureCollection", "features": features, "summary": summary}))
+    })
+    .await?;
+    geojson_response(v, &key, &headers)
+}
