@@ -370,7 +370,7 @@ impl GridSpec {
         let nc = ((bb[2] - ox) / cell).floor() + 1.0;
         let nr = ((bb[3] - oy) / cell).floor() + 1.0;
         let cells = nc * nr;
-        if !(cells <= MAX_CELLS as f64) {
+        if cells.is_nan() || cells > MAX_CELLS as f64 {
             let cells = if cells.is_finite() {
                 cells as u64
             } else {

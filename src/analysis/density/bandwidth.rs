@@ -109,7 +109,7 @@ pub fn ppl(
     let (lo, nnd_max) = nn_range(&tree, coords);
     let lo = lo.ok_or(DensityError::DegenerateBandwidth)?;
     let hi = (diameter_m / 2.0).min(MAX_BANDWIDTH_M);
-    if !(hi > lo) {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
         return Err(DensityError::DegenerateBandwidth);
     }
     let k = (PPL_CANDIDATES - 1) as f64;
@@ -127,10 +127,10 @@ pub fn ppl(
     }
     let mut best: Option<(usize, f64)> = None;
     for (i, v) in cv.iter().enumerate() {
-        if let Some(v) = *v {
-            if best.is_none_or(|(_, b)| v > b) {
-                best = Some((i, v));
-            }
+        if let Some(v) = *v
+            && best.is_none_or(|(_, b)| v > b)
+        {
+            best = Some((i, v));
         }
     }
     let (i, _) = best.ok_or(DensityError::DegenerateBandwidth)?;
