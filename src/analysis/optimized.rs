@@ -4,7 +4,8 @@
 //! **Resolution** (when not given):
 //! 1. Unique incident locations = distinct stored fine cells, projected to local metres
 //!    (equirectangular about their mean latitude; < 1 % error over a Dutch region).
-//! 2. Nearest-neighbour distance of each location (R-tree). **Locational outliers** are
+//! 2. Nearest-neighbour distance of each location (R-tree; above 100 000 locations, of a
+//!    systematic sample of them, each still against all). **Locational outliers** are
 //!    locations whose distance exceeds mean + 3 standard deviations; they are reported and
 //!    left out of the sizing (as ArcGIS does).
 //! 3. Target cell spacing = 2 × mean nearest-neighbour distance of the other locations
@@ -33,6 +34,8 @@ use super::h3grid::{self, CellGrid, Kernel, Neighbours};
 use super::hotspot::{HotspotError, MAX_LINKS};
 use super::moran;
 
+/// Most nearest-neighbour queries made when sizing (a systematic sample beyond this).
+pub const MAX_NN_QUERIES: usize = 100_000;
 /// Largest k tried by the incremental spatial autocorrelation.
 pub const ISA_MAX_K: u32 = 10;
 const EARTH_RADIUS_M: f64 = 6_371_008.8;
@@ -67,7 +70,10 @@ pub struct ScaleChoice {
     pub k_reason: String,
     /// Distinct incident locations (stored fine cells).
     pub unique_locations: usize,
-    /// Locations left out of the sizing as locational outliers.
+    /// Locations whose nearest-neighbour distance was measured (all, or a systematic sample
+    /// of [`MAX_NN_QUERIES`]).
+    pub nn_measured_locations: usize,
+    /// Measured locations left out of the sizing as locational outliers.
     pub locational_outliers: usize,
     /// Mean nearest-neighbour distance of the other locations, metres.
     pub mean_nn_distance_m: Option<f64>,
@@ -92,7 +98,7 @@ pub fn choose_scale(
     unique.sort_unstable();
     unique.dedup();
     let pts = local_metres(&unique);
-    let nn = nearest_distances(&pts, 1);
+    let nn = nearest_distances(&pts, 1, MAX_NN_QUERIES);
     let (kept, outliers) = drop_outliers(&nn);
     let mean_nn = (!kept.is_empty()).then(|| kept.iter().sum::<f64>() / kept.len() as f64);
     let (mut res, mut res_reason) = match (resolution, mean_nn) {
@@ -141,6 +147,7 @@ pub fn choose_scale(
         resolution_reason: res_reason,
         k_reason: "given".into(),
         unique_locations: unique.len(),
+        nn_measured_locations: nn.len(),
         locational_outliers: outliers,
         mean_nn_distance_m: mean_nn,
         isa: Vec::new(),
@@ -267,7 +274,7 @@ fn knn_rings(nonempty: &[CellIndex], res: u8) -> (u32, usize) {
     if m == 0 {
         return (1, m);
     }
-    let d = nearest_distances(&pts, m);
+    let d = nearest_distances(&pts, m, MAX_NN_QUERIES);
     let mean = d.iter().sum::<f64>() / d.len() as f64;
     let band = mean.min(standard_distance(&pts));
     (
@@ -321,12 +328,18 @@ fn local_metres(cells: &[CellIndex]) -> Vec<[f64; 2]> {
 }
 
 /// Distance from each point to its m-th nearest other point (m ≥ 1; empty for < 2 points).
-fn nearest_distances(pts: &[[f64; 2]], m: usize) -> Vec<f64> {
+///
+/// With more than `max_queries` points, only a systematic sample (every s-th point in H3
+/// order, spread over the whole area) is queried, against all points: each distance is
+/// still exact, and their mean an unbiased estimate.
+fn nearest_distances(pts: &[[f64; 2]], m: usize, max_queries: usize) -> Vec<f64> {
     if pts.len() < 2 {
         return Vec::new();
     }
     let tree = RTree::bulk_load(pts.to_vec());
+    let step = pts.len().div_ceil(max_queries.max(1));
     pts.iter()
+        .step_by(step)
         .map(|p| {
             let q = tree.nearest_neighbor_iter(p).nth(m).unwrap_or(p);
             ((q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2)).sqrt()
@@ -373,6 +386,22 @@ mod tests {
         assert_eq!(finest_with_spacing(1.0, 12), 12);
         assert_eq!(finest_with_spacing(spacing_m(9) - 1.0, 12), 9);
         assert_eq!(finest_with_spacing(1e9, 12), 0);
+    }
+
+    #[test]
+    fn sampled_nearest_distances_are_exact_for_the_sampled_points() {
+        let pts: Vec<[f64; 2]> = (0..100)
+            .map(|i| [f64::from(i) * f64::from(i), 0.0])
+            .collect();
+        let all = nearest_distances(&pts, 1, 1000);
+        let some = nearest_distances(&pts, 1, 10);
+        assert_eq!(all.len(), 100);
+        assert_eq!(some.len(), 10);
+        for (j, d) in some.iter().enumerate() {
+            assert_eq!(*d, all[j * 10]);
+        }
+        assert_eq!(all[0], 1.0);
+        assert_eq!(all[50], 99.0); // 2500 - 2401
     }
 
     #[test]
