@@ -17,7 +17,30 @@
 //!   (self excluded), seeded permutations (default 999), label at p < 0.05.
 //! * Optimized mode ([`optimized`]) when `resolution` or `k` is missing; FDR is then forced.
 //!
-//! Results are sorted by H3 index and fully determined by the input, parameters and `seed`.
+//! Results are sorted by H3 index and fully determined by the input, parameters and `seed`
+//! (permutations run on up to 4 scoped threads over a shared draw table; the numbers do not
+//! depend on the thread count).
+//!
+//! Speed (release, 1M incidents at res 12 in a 40 km square, shared 2-core machine, noisy):
+//! res 9 / k 1 ≈ 20-30 ms, res 10 / k 1 ≈ 130 ms (128k cells), 999 permutations at res 9
+//! ≈ 0.25 s, optimized mode ≈ 2 s. Incidents sorted by fine cell aggregate in one pass.
+//!
+//! ```
+//! use hotspots::analysis::hotspot::{run, HotspotParams};
+//! use h3o::{LatLng, Resolution};
+//! let incidents: Vec<_> = (0..200)
+//!     .map(|i| {
+//!         let (dx, dy) = (f64::from(i % 20), f64::from(i / 20));
+//!         let hot = if i < 60 { 0.0 } else { 1.0 };
+//!         LatLng::new(52.09 + hot * dy * 1e-3, 5.12 + hot * dx * 1e-3)
+//!             .expect("valid")
+//!             .to_cell(Resolution::Twelve)
+//!     })
+//!     .collect();
+//! let params = HotspotParams { resolution: Some(9), k: Some(1), ..HotspotParams::default() };
+//! let out = run(&incidents, None, &params).expect("enough data");
+//! assert!(out.cells.iter().any(|c| c.gi_bin == 3));
+//! ```
 
 use std::str::FromStr;
 
