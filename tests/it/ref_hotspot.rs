@@ -550,11 +550,13 @@ fn params_deserialize_from_a_query_string() {
     assert!(serde_urlencoded::from_str::<HotspotParams>("method=kde").is_err());
     assert!(serde_urlencoded::from_str::<HotspotParams>("radius_m=5").is_err());
     assert_eq!(
-        Kernel::from_str("epanechnikov").unwrap_err().code(),
+        Kernel::from_str("epanechnikov")
+            .expect_err("unknown")
+            .code(),
         "unknown_kernel"
     );
     assert_eq!(
-        Method::from_str("kde").unwrap_err().code(),
+        Method::from_str("kde").expect_err("unknown").code(),
         "unknown_method"
     );
 }
@@ -563,7 +565,7 @@ fn params_deserialize_from_a_query_string() {
 fn guardrails_return_typed_errors() {
     let inc = incidents();
     let run = |inc: &[CellIndex], area: Option<&MultiPolygon<f64>>, p: HotspotParams| {
-        hotspot::run(inc, area, &p).unwrap_err()
+        hotspot::run(inc, area, &p).expect_err("guardrail")
     };
     let e = run(&inc[..29], None, params(9, 1));
     assert_eq!(e, HotspotError::TooFewIncidents { found: 29, min: 30 });
