@@ -5,5 +5,6 @@ pub mod h3grid;
 pub mod hotspot;
 pub mod moran;
 pub mod optimized;
+pub mod proximity;
 pub mod stats;
 pub mod trend;

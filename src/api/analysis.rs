@@ -37,7 +37,13 @@ impl From<DisclosureError> for ApiError {
 /// Deserialises the analysis's own parameters (all but [`COMMON`]) into `P`, whose
 /// `deny_unknown_fields` turns an unknown parameter into a 400.
 pub fn own_params<P: serde::de::DeserializeOwned>(q: &Query) -> ApiResult<P> {
-    let rest: Vec<&(String, String)> = q.0.iter().filter(|(k, _)| !COMMON.contains(&k.as_str())).collect();
+    own_params_except(q, &[])
+}
+
+/// As [`own_params`], leaving out the route's own extra parameters `extra` as well.
+pub fn own_params_except<P: serde::de::DeserializeOwned>(q: &Query, extra: &[&str]) -> ApiResult<P> {
+    let rest: Vec<&(String, String)> =
+        q.0.iter().filter(|(k, _)| !COMMON.contains(&k.as_str()) && !extra.contains(&k.as_str())).collect();
     let mut seen = std::collections::HashSet::new();
     if let Some((k, _)) = rest.iter().find(|(k, _)| !seen.insert(k.as_str())) {
         return Err(ApiError::bad_request("repeated_parameter", format!("query parameter {k:?} is given twice")));
@@ -50,7 +56,7 @@ pub fn own_params<P: serde::de::DeserializeOwned>(q: &Query) -> ApiResult<P> {
     })
 }
 
-fn snapshot(st: &AppState, id: &str) -> ApiResult<Arc<DatasetSnapshot>> {
+pub(crate) fn snapshot(st: &AppState, id: &str) -> ApiResult<Arc<DatasetSnapshot>> {
     let missing = || ApiError::not_found(format!("dataset {id:?} not found"));
     let id = DatasetId::new(id).map_err(|_| missing())?;
     st.app.catalog.get(&id).ok_or_else(missing)
@@ -58,7 +64,7 @@ fn snapshot(st: &AppState, id: &str) -> ApiResult<Arc<DatasetSnapshot>> {
 
 /// The incident filter (time, category, source) and the bbox as a lon/lat box that selects
 /// whole cells: a bbox never clips the data an analysis runs on.
-fn split_filter(q: &Query, snap: &DatasetSnapshot) -> ApiResult<(Filter, Option<[f64; 4]>)> {
+pub(crate) fn split_filter(q: &Query, snap: &DatasetSnapshot) -> ApiResult<(Filter, Option<[f64; 4]>)> {
     let mut f = parse_filter(q, snap)?;
     let cell_box = match (f.bbox_lonlat.take(), f.bbox_metric.take(), snap.metric_crs) {
         (Some(b), _, _) => Some(b),
@@ -87,7 +93,7 @@ pub fn cell_geometry(cell: CellIndex) -> Value {
     json!({"type": "Polygon", "coordinates": [ring]})
 }
 
-fn in_box(cell: CellIndex, b: Option<[f64; 4]>) -> bool {
+pub(crate) fn in_box(cell: CellIndex, b: Option<[f64; 4]>) -> bool {
     b.is_none_or(|b| {
         let c = h3o::LatLng::from(cell);
         c.lng() >= b[0] && c.lng() <= b[2] && c.lat() >= b[1] && c.lat() <= b[3]
@@ -95,7 +101,7 @@ fn in_box(cell: CellIndex, b: Option<[f64; 4]>) -> bool {
 }
 
 /// Replaces the counts in `obj[keys]` that the tier may not see by `null` and marks the object.
-fn suppress(obj: &mut Map<String, Value>, keys: &[&str], rules: &CellRules) -> bool {
+pub(crate) fn suppress(obj: &mut Map<String, Value>, keys: &[&str], rules: &CellRules) -> bool {
     let mut hidden = false;
     for k in keys {
         if let Some(n) = obj.get(*k).and_then(Value::as_u64)
@@ -108,13 +114,13 @@ fn suppress(obj: &mut Map<String, Value>, keys: &[&str], rules: &CellRules) -> b
     hidden
 }
 
-fn disclosure_json(rules: &CellRules, who: &Principal) -> Value {
+pub(crate) fn disclosure_json(rules: &CellRules, who: &Principal) -> Value {
     json!({"tier": who.tier, "max_resolution": rules.max_resolution, "min_count": rules.min_count,
            "rule": "counts below min_count are null (count_suppressed: true); bbox selects whole cells by their centre and never clips the data"})
 }
 
 /// Serves a cached answer or computes it.
-async fn cached(
+pub(crate) async fn cached(
     st: &AppState,
     key: String,
     compute: impl FnOnce() -> ApiResult<Value> + Send + 'static,
@@ -127,13 +133,13 @@ async fn cached(
     Ok(v)
 }
 
-fn cache_key(route: &str, snap: &DatasetSnapshot, who: &Principal, q: &Query) -> String {
+pub(crate) fn cache_key(route: &str, snap: &DatasetSnapshot, who: &Principal, q: &Query) -> String {
     let mut params = q.0.clone();
     params.sort();
     format!("{route}|{}|{}|{}|{:?}", snap.meta.id, snap.version, who.tier.as_str(), params)
 }
 
-fn geojson_response(v: Arc<Value>, key: &str, headers: &HeaderMap) -> ApiResult<Response> {
+pub(crate) fn geojson_response(v: Arc<Value>, key: &str, headers: &HeaderMap) -> ApiResult<Response> {
     use std::hash::{Hash, Hasher};
     let mut h = std::hash::DefaultHasher::new();
     key.hash(&mut h);

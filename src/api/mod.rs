@@ -10,6 +10,7 @@ pub mod extract;
 pub mod features;
 pub mod filters;
 pub mod ogc;
+pub mod proximity;
 
 use crate::app::App;
 use axum::Router;
@@ -144,6 +145,8 @@ pub fn router(state: AppState) -> Router {
         .route("/datasets/{id}/hotspots", get(analysis::hotspots))
         .route("/datasets/{id}/emerging", get(analysis::emerging))
         .route("/datasets/{id}/emerging/compare", get(analysis::emerging_compare))
+        .route("/datasets/{id}/proximity", get(proximity::proximity))
+        .route("/datasets/{id}/proximity/nearest", get(proximity::nearest))
         .route(
             "/datasets/{id}/{layer}",
             post(datasets::ingest).layer(DefaultBodyLimit::max(s.max_body_bytes)),

@@ -1,0 +1,174 @@
+//! `GET /datasets/{id}/proximity` (per-facility FeatureCollection, global tests, curves in the
+//! summary) and `GET /datasets/{id}/proximity/nearest` (each incident's nearest facility,
+//! private tier only).
+
+use super::AppState;
+use super::analysis::{cache_key, cached, disclosure_json, geojson_response, own_params_except, snapshot, split_filter, suppress};
+use super::error::{ApiError, ApiResult};
+use super::extract::{Caller, Query};
+use super::features::round;
+use crate::analysis::proximity::{self, ProxFacility, ProxIncident, ProximityError, ProximityParams, ProximityReport};
+use crate::index::{DatasetSnapshot, Filter};
+use crate::model::Tier;
+use crate::privacy::Principal;
+use crate::privacy::disclosure::{CellRules, cell_rules};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+fn proximity_error(e: ProximityError) -> ApiError {
+    let status = match e {
+        ProximityError::NoFacilities | ProximityError::TooFewIncidents { .. } | ProximityError::ZeroAreaWindow | ProximityError::NoSubjects => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(status, e.code(), e.to_string())
+}
+
+/// The facilities an analysis may use: of the asked kinds, and never confidential ones below
+/// the private tier. Returns (row in the snapshot, facility).
+fn facilities(snap: &DatasetSnapshot, kinds: Option<&[String]>, tier: Tier) -> Vec<(usize, ProxFacility)> {
+    snap.facilities
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, f))| kinds.is_none_or(|k| k.iter().any(|k| *k == f.kind)))
+        .filter(|(_, (_, f))| tier == Tier::Private || !f.confidential)
+        .map(|(i, (_, f))| (i, ProxFacility { id: f.id.clone(), kind: f.kind.clone(), x: f.x, y: f.y }))
+        .collect()
+}
+
+fn run(snap: &DatasetSnapshot, filter: &Filter, fac: &[ProxFacility], params: &ProximityParams) -> ApiResult<(Vec<u32>, ProximityReport)> {
+    let rows = snap.incidents.select(filter);
+    let inc = &snap.incidents;
+    let pts: Vec<ProxIncident> = rows
+        .iter()
+        .map(|&r| {
+            let r = r as usize;
+            ProxIncident { x: inc.x[r], y: inc.y[r], cell: inc.cell[r], subject: inc.subject[r].checked_sub(1) }
+        })
+        .collect();
+    let baseline: Vec<(f64, f64, f64)> = snap.baseline.iter().map(|(_, b)| (b.x, b.y, b.weight)).collect();
+    let window = snap.study_area.as_ref().map(|a| &a.metric);
+    let base = (!baseline.is_empty()).then_some(baseline.as_slice());
+    let report = proximity::analyze(&pts, fac, window, base, params).map_err(proximity_error)?;
+    Ok((rows, report))
+}
+
+/// Parses the parameters shared by both routes.
+fn prepare(st: &AppState, id: &str, q: &Query) -> ApiResult<(std::sync::Arc<DatasetSnapshot>, Filter, Option<[f64; 4]>, ProximityParams, Option<Vec<String>>)> {
+    let snap = snapshot(st, id)?;
+    let (filter, fac_box) = split_filter(q, &snap)?;
+    let params: ProximityParams = own_params_except(q, &["kind"])?;
+    params.validate().map_err(proximity_error)?;
+    Ok((snap, filter, fac_box, params, q.list("kind")))
+}
+
+pub async fn proximity(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    q: Query,
+) -> ApiResult<Response> {
+    let (snap, filter, fac_box, params, kinds) = prepare(&st, &id, &q)?;
+    let rules = cell_rules(who.tier);
+    let key = cache_key("proximity", &snap, &who, &q);
+    let who2 = who.clone();
+    let v = cached(&st, key.clone(), move || {
+        let fac = facilities(&snap, kinds.as_deref(), who2.tier);
+        let plain: Vec<ProxFacility> = fac.iter().map(|(_, f)| f.clone()).collect();
+        let (_, report) = run(&snap, &filter, &plain, &params)?;
+        Ok(collection(&snap, &fac, report, fac_box, &rules, &who2))
+    })
+    .await?;
+    geojson_response(v, &key, &headers)
+}
+
+fn collection(
+    snap: &DatasetSnapshot,
+    fac: &[(usize, ProxFacility)],
+    report: ProximityReport,
+    fac_box: Option<[f64; 4]>,
+    rules: &CellRules,
+    who: &Principal,
+) -> Value {
+    let mut features = Vec::new();
+    for (stats, (row, _)) in report.facilities.iter().zip(fac) {
+        let f = &snap.facilities[*row].1;
+        if fac_box.is_some_and(|b| f.lon < b[0] || f.lon > b[2] || f.lat < b[1] || f.lat > b[3]) {
+            continue;
+        }
+        let mut props = stats.properties();
+        props.remove("x");
+        props.remove("y");
+        props.insert("name".into(), json!(f.name));
+        let ring_keys: Vec<String> =
+            props.keys().filter(|k| k.starts_with("ring_") && !k.ends_with("_expected")).cloned().collect();
+        let mut keys: Vec<&str> = ring_keys.iter().map(String::as_str).collect();
+        keys.push("count");
+        let hidden = suppress(&mut props, &keys, rules);
+        if hidden {
+            props.insert("ratio".into(), Value::Null);
+        }
+        props.insert("count_suppressed".into(), json!(hidden));
+        features.push(json!({"type": "Feature", "id": f.id,
+            "geometry": {"type": "Point", "coordinates": [round(f.lon, 7), round(f.lat, 7)]}, "properties": props}));
+    }
+    let mut summary = serde_json::to_value(&report.summary).unwrap_or_default();
+    let mut hist = serde_json::to_value(&report.histogram).unwrap_or_default();
+    if let Some(bins) = hist["bins"].as_array_mut() {
+        for b in bins.iter_mut().filter_map(Value::as_object_mut) {
+            suppress(b, &["count"], rules);
+        }
+    }
+    summary["histogram"] = hist;
+    summary["rho"] = serde_json::to_value(&report.rho).unwrap_or_default();
+    summary["l_cross"] = serde_json::to_value(&report.l_cross).unwrap_or_default();
+    summary["n_features"] = json!(features.len());
+    summary["confidential_facilities_excluded"] = json!(who.tier != Tier::Private);
+    summary["disclosure"] = disclosure_json(rules, who);
+    json!({"type": "FeatureCollection", "features": features, "summary": summary})
+}
+
+/// Each incident with its nearest facility (`near_fid`, `near_dist_m`, as ArcGIS Near).
+pub async fn nearest(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    q: Query,
+) -> ApiResult<Response> {
+    if who.tier != Tier::Private {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "tier_forbidden",
+            "the nearest facility of each incident reveals incident locations: private tier only",
+        ));
+    }
+    let (snap, filter, _, mut params, kinds) = prepare(&st, &id, &q)?;
+    params.simulations = 0;
+    let key = cache_key("nearest", &snap, &who, &q);
+    let v = cached(&st, key.clone(), move || {
+        let fac = facilities(&snap, kinds.as_deref(), Tier::Private);
+        let plain: Vec<ProxFacility> = fac.iter().map(|(_, f)| f.clone()).collect();
+        let (rows, report) = run(&snap, &filter, &plain, &params)?;
+        let inc = &snap.incidents;
+        let features: Vec<Value> = rows
+            .iter()
+            .zip(&report.nearest)
+            .map(|(&r, n)| {
+                let r = r as usize;
+                json!({"type": "Feature", "id": inc.fid[r],
+                    "geometry": {"type": "Point", "coordinates": [round(inc.lon[r], 7), round(inc.lat[r], 7)]},
+                    "properties": {"near_fid": plain[n.facility_index as usize].id, "near_dist_m": round(n.distance_m, 2),
+                                   "category": inc.categories[inc.cat[r] as usize], "source": inc.sources[inc.src[r] as usize]}})
+            })
+            .collect();
+        Ok(json!({"type": "FeatureCollection", "features": features,
+                  "summary": {"n": features.len(), "histogram": report.histogram, "distances": "metres in the dataset's metric CRS"}}))
+    })
+    .await?;
+    geojson_response(v, &key, &headers)
+}
