@@ -29,6 +29,10 @@
 pub mod bandwidth;
 #[path = "density/edge.rs"]
 pub mod edge;
+#[path = "density/grid.rs"]
+mod grid;
+
+use grid::{GridSpec, fast_grid};
 
 use geo::{BoundingRect, MultiPolygon};
 use rstar::RTree;
@@ -350,101 +354,6 @@ fn bbox(c: &[[f64; 2]]) -> [f64; 4] {
                 b[3].max(p[1]),
             ]
         })
-}
-
-/// The cells of a grid: origin (south-west corner), size and shape.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct GridSpec {
-    ox: f64,
-    oy: f64,
-    cell: f64,
-    ncols: usize,
-    nrows: usize,
-}
-
-impl GridSpec {
-    /// Grid over `bb` snapped to multiples of `cell`; errors above [`MAX_CELLS`].
-    fn covering(bb: [f64; 4], cell: f64) -> Result<Self, DensityError> {
-        let ox = (bb[0] / cell).floor() * cell;
-        let oy = (bb[1] / cell).floor() * cell;
-        let nc = ((bb[2] - ox) / cell).floor() + 1.0;
-        let nr = ((bb[3] - oy) / cell).floor() + 1.0;
-        let cells = nc * nr;
-        if cells.is_nan() || cells > MAX_CELLS as f64 {
-            let cells = if cells.is_finite() {
-                cells as u64
-            } else {
-                u64::MAX
-            };
-            return Err(DensityError::TooManyCells {
-                cells,
-                max: MAX_CELLS,
-            });
-        }
-        Ok(GridSpec {
-            ox,
-            oy,
-            cell,
-            ncols: nc as usize,
-            nrows: nr as usize,
-        })
-    }
-
-    fn centre(&self, col: usize, row: usize) -> [f64; 2] {
-        [
-            self.ox + (col as f64 + 0.5) * self.cell,
-            self.oy + (row as f64 + 0.5) * self.cell,
-        ]
-    }
-
-    /// Inclusive index range of cell centres within `[lo, hi]` along an axis.
-    fn span(origin: f64, cell: f64, n: usize, lo: f64, hi: f64) -> Option<(usize, usize)> {
-        let a = ((lo - origin) / cell - 0.5).ceil().max(0.0);
-        let b = ((hi - origin) / cell - 0.5).floor().min(n as f64 - 1.0);
-        (a <= b).then_some((a as usize, b as usize))
-    }
-}
-
-/// Raw kernel sums per m² on the grid, fast path: each point spread over the cells in reach.
-fn fast_grid(coords: &[[f64; 2]], g: &GridSpec, kernel: Kernel, h: f64) -> Vec<f64> {
-    let mut acc = vec![0.0; g.ncols * g.nrows];
-    let reach = kernel.reach(h);
-    let (mut wx, mut wy) = (Vec::new(), Vec::new());
-    for p in coords {
-        let Some((c0, c1)) = GridSpec::span(g.ox, g.cell, g.ncols, p[0] - reach, p[0] + reach)
-        else {
-            continue;
-        };
-        let Some((r0, r1)) = GridSpec::span(g.oy, g.cell, g.nrows, p[1] - reach, p[1] + reach)
-        else {
-            continue;
-        };
-        let dx2 = |c: usize| (g.ox + (c as f64 + 0.5) * g.cell - p[0]).powi(2);
-        let dy2 = |r: usize| (g.oy + (r as f64 + 0.5) * g.cell - p[1]).powi(2);
-        match kernel {
-            Kernel::Gaussian => {
-                // exp(-(dx²+dy²)/2σ²) = exp(-dx²/2σ²)·exp(-dy²/2σ²): separable weights.
-                let norm = kernel.value(0.0, h);
-                wx.clear();
-                wx.extend((c0..=c1).map(|c| (-dx2(c) / (2.0 * h * h)).exp()));
-                wy.clear();
-                wy.extend((r0..=r1).map(|r| norm * (-dy2(r) / (2.0 * h * h)).exp()));
-                for (r, fy) in (r0..=r1).zip(&wy) {
-                    let row = &mut acc[r * g.ncols + c0..=r * g.ncols + c1];
-                    row.iter_mut().zip(&wx).for_each(|(a, fx)| *a += fy * fx);
-                }
-            }
-            Kernel::Quartic => {
-                for r in r0..=r1 {
-                    let d2y = dy2(r);
-                    for c in c0..=c1 {
-                        acc[r * g.ncols + c] += kernel.value(d2y + dx2(c), h);
-                    }
-                }
-            }
-        }
-    }
-    acc
 }
 
 /// Raw kernel sum per m² at `u` over all points (no truncation).
