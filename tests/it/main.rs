@@ -2,4 +2,14 @@
 //! the reference tests of each statistic against committed fixtures.
 
 mod ingest_parse;
+mod openapi;
 mod ref_emerging;
+mod ref_hotspot;
+mod ref_proximity;
+mod http_access;
+mod http_crash;
+mod http_ingest;
+mod http_ogc;
+mod http_server;
+mod http_web;
+mod support;
