@@ -539,7 +539,8 @@ fn number_clusters(
     let mut labels = vec![None; n];
     let mut ids: Vec<u32> = Vec::new();
     for i in 0..n {
-        let o = owner[point_parent[i] as usize];
+        // Every point leaves the condensed tree exactly once; NONE would mean a bug, so noise.
+        let o = owner.get(point_parent[i] as usize).copied().unwrap_or(NONE);
         if o == NONE {
             continue;
         }

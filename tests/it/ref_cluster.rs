@@ -110,6 +110,71 @@ fn dbscan_matches_sklearn_exactly() {
     );
 }
 
+/// scikit-learn's `dbscan_inner`, literally: neighbourhoods by brute force (`d² <= eps²`), then
+/// a depth-first expansion from each unlabelled core point in input order.
+fn sklearn_dbscan_brute(pts: &[[f64; 2]], eps: f64, min_samples: usize) -> (Vec<bool>, Vec<i64>) {
+    let nb: Vec<Vec<usize>> = pts
+        .iter()
+        .map(|p| {
+            (0..pts.len())
+                .filter(|&j| (p[0] - pts[j][0]).powi(2) + (p[1] - pts[j][1]).powi(2) <= eps * eps)
+                .collect()
+        })
+        .collect();
+    let core: Vec<bool> = nb.iter().map(|n| n.len() >= min_samples).collect();
+    let mut labels = vec![-1i64; pts.len()];
+    let mut label = 0;
+    for start in 0..pts.len() {
+        if labels[start] != -1 || !core[start] {
+            continue;
+        }
+        let (mut i, mut stack) = (start, Vec::new());
+        loop {
+            if labels[i] == -1 {
+                labels[i] = label;
+                if core[i] {
+                    stack.extend(nb[i].iter().copied().filter(|&j| labels[j] == -1));
+                }
+            }
+            match stack.pop() {
+                Some(j) => i = j,
+                None => break,
+            }
+        }
+        label += 1;
+    }
+    (core, labels)
+}
+
+/// Integer coordinates with many duplicates and exact ties `d == eps` (3-4-5 triangles), against
+/// the literal sklearn algorithm: the grid's cell edges and the `<=` rule must not matter.
+#[test]
+fn dbscan_matches_brute_force_on_ties_and_duplicates() {
+    let mut rng = ChaCha8Rng::seed_from_u64(99);
+    for round in 0..6 {
+        let side = [40, 60, 120][round % 3];
+        let n = 400 + 100 * round;
+        let pts: Vec<[f64; 2]> = (0..n)
+            .map(|_| {
+                [
+                    rng.random_range(0..side) as f64 * 3.0,
+                    rng.random_range(0..side) as f64 * 4.0,
+                ]
+            })
+            .collect();
+        for (eps, mp) in [(5.0, 2), (5.0, 4), (12.0, 6), (25.0, 15)] {
+            let got = dbscan(&pts, eps, mp).expect("dbscan");
+            let (core, labels) = sklearn_dbscan_brute(&pts, eps, mp);
+            assert_eq!(got.is_core, core, "core round={round} eps={eps} mp={mp}");
+            assert_eq!(
+                as_sklearn(&got.labels),
+                labels,
+                "labels round={round} eps={eps} mp={mp}"
+            );
+        }
+    }
+}
+
 fn contested_borders(pts: &[[f64; 2]], core: &[bool], labels: &[Option<u32>], eps: f64) -> usize {
     (0..pts.len())
         .filter(|&i| !core[i] && labels[i].is_some())
