@@ -10,8 +10,8 @@ use crate::ingest::{Format, csv::CsvOptions};
 use crate::model::{DatasetId, Layer};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -80,6 +80,7 @@ struct NewDataset {
 
 pub async fn create(
     State(st): State<AppState>,
+    _: ClaimedLength,
     Caller(who): Caller,
     headers: HeaderMap,
     q: Query,
@@ -153,15 +154,40 @@ fn require_json(headers: &HeaderMap) -> ApiResult<()> {
     }
 }
 
+/// Refuses a request whose `Content-Length` is over the body limit from the header alone,
+/// before any of the body is read (a client claiming 1 GB gets 413 at once instead of a
+/// connection held open until the body arrives). Put it before the body extractor.
+pub struct ClaimedLength;
+
+impl FromRequestParts<AppState> for ClaimedLength {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
+        let claimed = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        match claimed {
+            Some(n) if n > st.settings.max_body_bytes as u64 => Err(too_large()),
+            _ => Ok(ClaimedLength),
+        }
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        "the request body is larger than the configured limit (--max-body-mb)",
+    )
+}
+
 /// Maps body read failures: over the limit is 413, anything else 400.
 pub fn body_error(e: BytesRejection) -> ApiError {
     let status = e.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            status,
-            "body_too_large",
-            "the request body is larger than the configured limit (--max-body-mb)",
-        )
+        too_large()
     } else {
         ApiError::bad_request("bad_body", format!("could not read the request body: {e}"))
     }
@@ -204,6 +230,7 @@ fn csv_options(q: &Query) -> ApiResult<CsvOptions> {
 
 pub async fn ingest(
     State(st): State<AppState>,
+    _: ClaimedLength,
     Caller(who): Caller,
     Path((id, layer)): Path<(String, String)>,
     headers: HeaderMap,
