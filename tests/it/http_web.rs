@@ -1,0 +1,159 @@
+//! Web-client behaviour over HTTP (in-process router): CORS, compression, ETag revalidation.
+
+use crate::support::*;
+use axum::http::Method;
+use hotspots::api::Settings;
+
+fn preflight(uri: &str, origin: &str) -> Req {
+    Req {
+        method: Method::OPTIONS,
+        ..get(uri)
+    }
+    .header("origin", origin)
+    .header("access-control-request-method", "GET")
+    .header("access-control-request-headers", "authorization")
+}
+
+#[tokio::test]
+async fn cors_any_origin_and_configured_origins() {
+    let app = TestApp::new();
+    app.load_zaandam("zd").await;
+    let r = app
+        .call(preflight(
+            "/collections/zd.incidents/items",
+            "http://map.example",
+        ))
+        .await;
+    assert!(r.status.is_success(), "preflight: {}", r.status);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let methods = r.header("access-control-allow-methods").unwrap_or("");
+    assert!(methods.contains("GET"), "{methods}");
+    let headers = r
+        .header("access-control-allow-headers")
+        .unwrap_or("")
+        .to_lowercase();
+    assert!(headers.contains("authorization"), "{headers}");
+    // a simple cross-origin GET exposes the ETag and Content-Crs to scripts
+    let g = app
+        .call(
+            get("/collections/zd.incidents/items?limit=1")
+                .admin()
+                .header("origin", "http://map.example"),
+        )
+        .await
+        .expect(200);
+    assert_eq!(g.header("access-control-allow-origin"), Some("*"));
+    let exposed = g
+        .header("access-control-expose-headers")
+        .unwrap_or("")
+        .to_lowercase();
+    assert!(
+        exposed.contains("etag") && exposed.contains("content-crs"),
+        "{exposed}"
+    );
+
+    let app = TestApp::with_settings(Settings {
+        cors_origins: "http://map.example, https://viewer.example".into(),
+        ..Settings::default()
+    });
+    let ok = app
+        .call(preflight("/collections", "https://viewer.example"))
+        .await;
+    assert_eq!(
+        ok.header("access-control-allow-origin"),
+        Some("https://viewer.example")
+    );
+    let no = app
+        .call(preflight("/collections", "http://evil.example"))
+        .await;
+    assert_eq!(
+        no.header("access-control-allow-origin"),
+        None,
+        "unlisted origin"
+    );
+}
+
+#[tokio::test]
+async fn gzip_and_brotli_compression() {
+    let app = TestApp::new();
+    app.load_zaandam("zd").await;
+    let uri = "/collections/zd.incidents/items?limit=2000";
+    let plain = app.call(get(uri).admin()).await.expect(200);
+    assert_eq!(plain.header("content-encoding"), None);
+    let gz = app
+        .call(get(uri).admin().header("accept-encoding", "gzip"))
+        .await
+        .expect(200);
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    assert_eq!(&gz.body[..2], &[0x1f, 0x8b], "gzip magic number");
+    assert!(
+        gz.body.len() * 3 < plain.body.len(),
+        "compressed {} vs {}",
+        gz.body.len(),
+        plain.body.len()
+    );
+    let br = app
+        .call(get(uri).admin().header("accept-encoding", "br"))
+        .await
+        .expect(200);
+    assert_eq!(br.header("content-encoding"), Some("br"));
+    assert!(br.body.len() * 3 < plain.body.len());
+}
+
+#[tokio::test]
+async fn etag_revalidation_and_change_after_ingest() {
+    let app = TestApp::new();
+    app.load_zaandam("zd").await;
+    let uri = "/collections/zd.incidents/items?limit=10&source=ggd";
+    let r = app.call(get(uri).admin()).await.expect(200);
+    let tag = r.header("etag").expect("ETag").to_owned();
+    let again = app.call(get(uri).admin()).await.expect(200);
+    assert_eq!(
+        again.header("etag"),
+        Some(tag.as_str()),
+        "stable per snapshot"
+    );
+    let nm = app
+        .call(get(uri).admin().header("if-none-match", &tag))
+        .await
+        .expect(304);
+    assert!(nm.body.is_empty());
+    assert_eq!(nm.header("etag"), Some(tag.as_str()));
+    // another query or another caller tier: another tag
+    let other = app
+        .call(get(format!("{uri}&offset=10")).admin())
+        .await
+        .expect(200);
+    assert_ne!(other.header("etag"), Some(tag.as_str()));
+    // single features have tags too
+    let fid = r.json()["features"][0]["id"].as_i64().expect("fid");
+    let one = app
+        .call(get(format!("/collections/zd.incidents/items/{fid}")).admin())
+        .await
+        .expect(200);
+    let one_tag = one.header("etag").expect("ETag").to_owned();
+    app.call(
+        get(format!("/collections/zd.incidents/items/{fid}"))
+            .admin()
+            .header("if-none-match", &one_tag),
+    )
+    .await
+    .expect(304);
+    // an ingest swaps in a new snapshot: the tag changes and the old one no longer matches
+    app.ingest(
+        "zd",
+        "incidents",
+        "text/csv",
+        "",
+        generated_incidents("E", 3, "ggd"),
+    )
+    .await
+    .expect(200);
+    let after = app
+        .call(get(uri).admin().header("if-none-match", &tag))
+        .await
+        .expect(200);
+    let new_tag = after.header("etag").expect("ETag");
+    assert_ne!(new_tag, tag);
+    assert_eq!(after.json()["numberMatched"], serde_json::json!(713));
+}
