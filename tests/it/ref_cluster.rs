@@ -24,6 +24,20 @@ fn fixture() -> Value {
     serde_json::from_str(&text).expect("fixture is JSON")
 }
 
+/// (data set, case) pairs of the main set and the `duplicates` set for `method`.
+fn datasets<'a>(fx: &'a Value, method: &str) -> Vec<(&'a Value, &'a Value)> {
+    [fx, &fx["duplicates"]]
+        .into_iter()
+        .flat_map(|set| {
+            set[method]
+                .as_array()
+                .expect("cases")
+                .iter()
+                .map(move |c| (set, c))
+        })
+        .collect()
+}
+
 fn points_of(v: &Value) -> Vec<[f64; 2]> {
     let arr = v["points"].as_array().expect("points");
     arr.iter()
@@ -82,9 +96,9 @@ fn ari_sanity() {
 #[test]
 fn dbscan_matches_sklearn_exactly() {
     let fx = fixture();
-    let pts = points_of(&fx);
     let mut contested_total = 0;
-    for case in fx["dbscan"].as_array().expect("cases") {
+    for (set, case) in datasets(&fx, "dbscan") {
+        let pts = points_of(set);
         let eps = case["eps_m"].as_f64().expect("eps");
         let mp = case["min_points"].as_u64().expect("mp") as usize;
         let got = dbscan(&pts, eps, mp).expect("dbscan runs");
@@ -203,8 +217,8 @@ fn contested_borders(pts: &[[f64; 2]], core: &[bool], labels: &[Option<u32>], ep
 #[test]
 fn hdbscan_matches_package() {
     let fx = fixture();
-    let pts = points_of(&fx);
-    for case in fx["hdbscan"].as_array().expect("cases") {
+    for (set, case) in datasets(&fx, "hdbscan") {
+        let pts = points_of(set);
         let mcs = case["min_cluster_size"].as_u64().expect("mcs") as usize;
         let ms = case["min_samples"].as_u64().expect("ms") as usize;
         let got = hdbscan(&pts, mcs, ms).expect("hdbscan runs");
