@@ -25,6 +25,7 @@
 //! (fixtures/reference/concentration).
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use h3o::{CellIndex, Resolution};
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,7 @@ pub const MAX_RESOLUTION: u8 = 12;
 const SECONDS_PER_DAY: i64 = 86_400;
 /// Times are stored as 48-bit offsets in the sort key.
 const MAX_TIME_SPAN_S: i64 = (1 << 48) - 1;
+const TIME_MASK: u64 = (1 << 48) - 1;
 
 /// Errors of the coverage measures.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -323,42 +325,48 @@ fn place_overlap(
         keys.push((u128::from(cell) << 64) | u128::from(low));
     }
     keys.sort_unstable();
+    let times: Vec<i64> = keys
+        .iter()
+        .map(|&k| (k as u64 & TIME_MASK) as i64)
+        .collect();
     let window = i64::from(params.window_days) * SECONDS_PER_DAY;
     let mut m = vec![vec![0u64; s]; s];
-    let mut runs: Vec<(usize, Vec<i64>)> = Vec::new();
+    let mut runs: Vec<(usize, Range<usize>)> = Vec::new();
     let mut start = 0;
     while start < keys.len() {
         let cell = keys[start] >> 64;
-        let end = start + keys[start..].partition_point(|k| k >> 64 == cell);
-        source_runs(&keys[start..end], &mut runs);
-        count_cell(&runs, window, &mut m);
+        let mut end = start + 1;
+        while end < keys.len() && keys[end] >> 64 == cell {
+            end += 1;
+        }
+        source_runs(&keys, start..end, &mut runs);
+        count_cell(&runs, &times, window, &mut m);
         start = end;
     }
     Ok(m)
 }
 
-/// Splits the sorted keys of one cell into runs of one source, each with ascending times.
-fn source_runs(keys: &[u128], runs: &mut Vec<(usize, Vec<i64>)>) {
+/// Splits the sorted keys of one cell into runs of one source (times ascending in each run).
+fn source_runs(keys: &[u128], cell: Range<usize>, runs: &mut Vec<(usize, Range<usize>)>) {
     runs.clear();
-    for &k in keys {
-        let low = k as u64;
-        let src = (low >> 48) as usize;
-        let t = (low & ((1 << 48) - 1)) as i64;
+    for i in cell {
+        let src = (keys[i] as u64 >> 48) as usize;
         match runs.last_mut() {
-            Some((r, ts)) if *r == src => ts.push(t),
-            _ => runs.push((src, vec![t])),
+            Some((r, range)) if *r == src => range.end = i + 1,
+            _ => runs.push((src, i..i + 1)),
         }
     }
 }
 
 /// Adds one cell's contribution to the matrix.
-fn count_cell(runs: &[(usize, Vec<i64>)], window: i64, m: &mut [Vec<u64>]) {
-    for (a, ta) in runs {
-        for (b, tb) in runs {
+fn count_cell(runs: &[(usize, Range<usize>)], times: &[i64], window: i64, m: &mut [Vec<u64>]) {
+    for (a, ra) in runs {
+        let ta = &times[ra.clone()];
+        for (b, rb) in runs {
             m[*a][*b] += if a == b {
                 repeats_within(ta, window)
             } else {
-                hits_within(ta, tb, window)
+                hits_within(ta, &times[rb.clone()], window)
             };
         }
     }
@@ -456,12 +464,20 @@ struct SubjectOverlap {
 
 impl SubjectOverlap {
     fn new(incidents: &[CovIncident], s: usize) -> Self {
-        let mut pairs: Vec<(u32, u16)> = incidents
+        // (subject, source) packed in one u64 so the sort is a plain integer sort.
+        let mut packed: Vec<u64> = incidents
             .iter()
-            .filter_map(|i| i.subject.map(|subj| (subj, i.source)))
+            .filter_map(|i| {
+                i.subject
+                    .map(|j| (u64::from(j) << 16) | u64::from(i.source))
+            })
             .collect();
-        pairs.sort_unstable();
-        pairs.dedup();
+        packed.sort_unstable();
+        packed.dedup();
+        let pairs: Vec<(u32, u16)> = packed
+            .iter()
+            .map(|&p| ((p >> 16) as u32, p as u16))
+            .collect();
         let mut out = Self {
             matrix: vec![vec![0; s]; s],
             multi_per_source: vec![0; s],
