@@ -82,6 +82,11 @@ fn ginis_equal_hand_computed_values() {
     let c = conc(&[1], Some(10));
     assert!(close(c.gini, 0.9, 1e-15) && c.gini_generalized == 0.0);
 
+    // Everything at one of 10 places, N = 5 < n: S = 9·5 = 45, G = 45/50 = 0.9,
+    // G' = (45 − 5·5)/25 = 0.8 = 1 − 1/N (the biased generalized Gini's maximum).
+    let c = conc(&[5], Some(10));
+    assert!(close(c.gini, 0.9, 1e-15) && close(c.gini_generalized, 0.8, 1e-15));
+
     // Maximal equality with N < n: 4 units with one incident among 8: S = Σ_{i=5..8}(2i−9)
     // = 1+3+5+7 = 16, G = 16/32 = 0.5, G' = (16 − 4·4)/16 = 0.
     let c = conc(&[1, 1, 1, 1], Some(8));
