@@ -29,8 +29,8 @@ const ADMIN: &str = "contract-test-admin-key";
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
-/// Files outside `src/api` whose `fn code(&self)` values reach problem+json through a
-/// conversion that the import scan cannot see (`ingest::ParseFailure` copies `e.code()`).
+/// Files whose `fn code(&self)` values reach problem+json through an error type the API
+/// layer does not name (`ingest::ParseFailure` copies `ParseError::code()`).
 const EXTRA_CODE_FILES: &[&str] = &["src/ingest/raw.rs"];
 
 fn spec() -> Value {
@@ -75,14 +75,31 @@ impl Answer {
 }
 
 async fn call(router: &Router, method: &str, uri: &str, key: Option<&str>) -> Answer {
+    send(router, method, uri, key, None).await
+}
+
+async fn send(
+    router: &Router,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<(&str, &[u8])>,
+) -> Answer {
     let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).expect("method");
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(k) = key {
         req = req.header(header::AUTHORIZATION, format!("Bearer {k}"));
     }
+    let body = match body {
+        Some((ct, bytes)) => {
+            req = req.header(header::CONTENT_TYPE, ct);
+            Body::from(bytes.to_vec())
+        }
+        None => Body::empty(),
+    };
     let resp = router
         .clone()
-        .oneshot(req.body(Body::empty()).expect("request"))
+        .oneshot(req.body(body).expect("request"))
         .await
         .expect("the router is infallible");
     let status = resp.status();
@@ -156,6 +173,11 @@ fn example(spec: &Value, p: &Value) -> String {
 
 /// The path with every `{param}` replaced by the example of its parameter.
 fn fill(spec: &Value, path: &str, op: &Value) -> String {
+    fill_with(spec, path, op, &BTreeMap::new())
+}
+
+/// As [`fill`], taking the values in `values` first.
+fn fill_with(spec: &Value, path: &str, op: &Value, values: &BTreeMap<&str, String>) -> String {
     let path_params = spec["paths"][path]["parameters"].as_array();
     let op_params = op["parameters"].as_array();
     let params: Vec<&Value> = path_params
@@ -173,7 +195,11 @@ fn fill(spec: &Value, path: &str, op: &Value) -> String {
             .iter()
             .find(|p| p["name"] == name.as_str())
             .unwrap_or_else(|| panic!("{path}: no path parameter {name:?} declared"));
-        out.replace_range(start..=end, &example(spec, p));
+        let v = values
+            .get(name.as_str())
+            .cloned()
+            .unwrap_or_else(|| example(spec, p));
+        out.replace_range(start..=end, &v);
     }
     out
 }
@@ -214,12 +240,7 @@ async fn every_spec_operation_is_routed_and_documented() {
                 wrong.push(format!("{what}: not routed: {}", a.show()));
                 continue;
             }
-            let documented = op["responses"]
-                .as_object()
-                .is_some_and(|r| r.contains_key(a.status.as_str()) || r.contains_key("default"));
-            if !documented {
-                wrong.push(format!("{what}: status {} is not documented", a.show()));
-            }
+            wrong.extend(check_answer(&spec, &op, &a, &what));
             if a.status.is_client_error() || a.status.is_server_error() {
                 let code = a.json().and_then(|j| j["code"].as_str().map(str::to_owned));
                 if a.content_type != "application/problem+json" {
@@ -277,6 +298,309 @@ async fn unlisted_methods_get_405() {
     assert!(
         wrong.is_empty(),
         "unlisted methods answered:\n{}",
+        wrong.join("\n")
+    );
+}
+
+// ---------- responses against their documented schemas ----------
+
+/// Checks `v` against an OpenAPI 3.0 schema (the subset this spec uses: `$ref`, `type`,
+/// `nullable`, `enum`, `required`, `properties`, `additionalProperties`, `items`,
+/// `minItems`/`maxItems`, `minimum`/`maximum`, `oneOf`, `anyOf`, `allOf`). An object schema
+/// that lists `properties` without `additionalProperties` is closed: members it does not
+/// document are errors, so a new response member fails until it is documented.
+fn check_schema(spec: &Value, schema: &Value, v: &Value, at: &str, errs: &mut Vec<String>) {
+    let s = resolve(spec, schema);
+    if v.is_null() {
+        if s["nullable"] != Value::Bool(true) && s.get("type").is_some() {
+            errs.push(format!("{at}: null but not nullable"));
+        }
+        return;
+    }
+    if let Some(all) = s["allOf"].as_array() {
+        all.iter().for_each(|x| check_schema(spec, x, v, at, errs));
+    }
+    for (kw, exactly_one) in [("oneOf", true), ("anyOf", false)] {
+        if let Some(alts) = s[kw].as_array() {
+            let fits = alts
+                .iter()
+                .filter(|x| {
+                    let mut e = Vec::new();
+                    check_schema(spec, x, v, at, &mut e);
+                    e.is_empty()
+                })
+                .count();
+            if fits == 0 || (exactly_one && fits > 1) {
+                errs.push(format!("{at}: {fits} of the {kw} alternatives fit {v}"));
+            }
+        }
+    }
+    if let Some(e) = s["enum"].as_array()
+        && !e.contains(v)
+    {
+        errs.push(format!("{at}: {v} is not one of {e:?}"));
+    }
+    let type_ok = match s["type"].as_str() {
+        None => true,
+        Some("string") => v.is_string(),
+        Some("integer") => v.is_i64() || v.is_u64(),
+        Some("number") => v.is_number(),
+        Some("boolean") => v.is_boolean(),
+        Some("array") => v.is_array(),
+        Some("object") => v.is_object(),
+        Some(t) => panic!("{at}: unknown schema type {t}"),
+    };
+    if !type_ok {
+        errs.push(format!("{at}: {v} is not of type {}", s["type"]));
+        return;
+    }
+    if let Some(x) = v.as_f64() {
+        if s["minimum"].as_f64().is_some_and(|m| x < m)
+            || s["maximum"].as_f64().is_some_and(|m| x > m)
+        {
+            errs.push(format!("{at}: {x} is out of range"));
+        }
+    }
+    if let Some(a) = v.as_array() {
+        let n = a.len() as u64;
+        if s["minItems"].as_u64().is_some_and(|m| n < m)
+            || s["maxItems"].as_u64().is_some_and(|m| n > m)
+        {
+            errs.push(format!("{at}: {n} items"));
+        }
+        if let Some(items) = s.get("items") {
+            for (i, x) in a.iter().enumerate() {
+                check_schema(spec, items, x, &format!("{at}[{i}]"), errs);
+            }
+        }
+    }
+    if let Some(o) = v.as_object() {
+        for r in s["required"].as_array().into_iter().flatten() {
+            let r = r.as_str().unwrap_or_default();
+            if !o.contains_key(r) {
+                errs.push(format!("{at}: required member {r:?} is missing"));
+            }
+        }
+        let props = s["properties"].as_object();
+        for (k, x) in o {
+            match (props.and_then(|p| p.get(k)), s.get("additionalProperties")) {
+                (Some(ps), _) => check_schema(spec, ps, x, &format!("{at}.{k}"), errs),
+                (None, Some(Value::Bool(true))) => {}
+                (None, Some(Value::Bool(false))) => {
+                    errs.push(format!("{at}: member {k:?} is not allowed"))
+                }
+                (None, Some(extra)) => check_schema(spec, extra, x, &format!("{at}.{k}"), errs),
+                (None, None) if props.is_some() => {
+                    errs.push(format!("{at}: member {k:?} is not documented"))
+                }
+                (None, None) => {}
+            }
+        }
+    }
+}
+
+/// Checks an answer against the operation's documented response for its status: a
+/// documented status, a documented media type, and a JSON body that fits the schema.
+fn check_answer(spec: &Value, op: &Value, a: &Answer, what: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    let responses = &op["responses"];
+    let Some(doc) = responses
+        .get(a.status.as_str())
+        .or_else(|| responses.get("default"))
+    else {
+        return vec![format!("{what}: status {} is not documented", a.show())];
+    };
+    let doc = resolve(spec, doc);
+    let Some(content) = doc["content"].as_object() else {
+        if !a.body.is_empty() && a.status != StatusCode::SERVICE_UNAVAILABLE {
+            errs.push(format!(
+                "{what}: documented without a body, got {}",
+                a.show()
+            ));
+        }
+        return errs;
+    };
+    let essence = |t: &str| {
+        t.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    };
+    let media = content.get(&a.content_type).or_else(|| {
+        content
+            .iter()
+            .find(|(k, _)| essence(k) == essence(&a.content_type))
+            .map(|(_, m)| m)
+    });
+    let Some(media) = media else {
+        return vec![format!(
+            "{what}: media type {:?} is not documented for {}",
+            a.content_type, a.status
+        )];
+    };
+    if essence(&a.content_type).ends_with("json") {
+        match a.json() {
+            Some(v) => check_schema(spec, &media["schema"], &v, what, &mut errs),
+            None => errs.push(format!("{what}: body is not JSON: {}", a.show())),
+        }
+    }
+    errs
+}
+
+const INCIDENTS: &str = r#"{"type": "FeatureCollection", "features": [
+  {"type": "Feature", "geometry": {"type": "Point", "coordinates": [4.8262, 52.4381]},
+   "properties": {"external_id": "c-1", "occurred_at": "2024-03-05T14:22:00Z", "category": "geluidsoverlast", "source": "politie", "buurt": "Centrum"}},
+  {"type": "Feature", "geometry": {"type": "Point", "coordinates": [4.8301, 52.4402]},
+   "properties": {"external_id": "c-2", "occurred_at": "2024-03-06T09:00:00+01:00", "category": "jeugdoverlast", "source": "politie", "subject": "P-77"}},
+  {"type": "Feature", "geometry": {"type": "Point", "coordinates": [4.8310, 52.4410]},
+   "properties": {"external_id": "c-3", "occurred_at": "gisteren", "category": "geluidsoverlast", "source": "politie"}}
+]}"#;
+const INCIDENTS_RD_CSV: &str = "external_id;occurred_at;category;source;x;y\r\nc-4;2024-04-01T10:00:00+02:00;jeugdoverlast;gemeente;116500,25;496800,5\r\nc-5;2024-04-02T11:00:00Z;geluidsoverlast;gemeente;;496900\r\n";
+const FACILITIES: &str = r#"{"type": "FeatureCollection", "features": [
+  {"type": "Feature", "geometry": {"type": "Point", "coordinates": [4.8280, 52.4390]},
+   "properties": {"id": "f-1", "name": "De Hoek", "kind": "care_centre", "beds": 12}}
+]}"#;
+const BASELINE_CSV: &str = "id,weight,lon,lat\nb-1,3,4.8270,52.4385\nb-2,1,4.8290,52.4395\n";
+const STUDY_AREA: &str = r#"{"type": "FeatureCollection", "features": [
+  {"type": "Feature", "properties": {"name": "Zaandam-Zuid"}, "geometry": {"type": "Polygon",
+   "coordinates": [[[4.80, 52.42], [4.86, 52.42], [4.86, 52.46], [4.80, 52.46], [4.80, 52.42]]]}}
+]}"#;
+
+/// Every GET of the spec on a dataset with data in every layer, and the writes that made it:
+/// each answer fits the schema documented for its status and media type.
+#[tokio::test]
+async fn responses_fit_their_schemas_on_real_data() {
+    let spec = spec();
+    let h = harness();
+    let mut wrong = Vec::new();
+    let op = |path: &str, method: &str| spec["paths"][path][method].clone();
+    let json = "application/json";
+    let a = send(
+        &h.router,
+        "post",
+        "/datasets",
+        Some(ADMIN),
+        Some((json, br#"{"id": "contract", "title": "Contract"}"#)),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.show());
+    wrong.extend(check_answer(
+        &spec,
+        &op("/datasets", "post"),
+        &a,
+        "POST /datasets",
+    ));
+    let writes = [
+        ("incidents", "", "application/geo+json", INCIDENTS),
+        ("incidents", "?crs=EPSG:28992", "text/csv", INCIDENTS_RD_CSV),
+        ("facilities", "", "application/geo+json", FACILITIES),
+        ("baseline", "", "text/csv; charset=utf-8", BASELINE_CSV),
+        ("study_area", "", "application/geo+json", STUDY_AREA),
+    ];
+    for (layer, query, ct, body) in writes {
+        let uri = format!("/datasets/contract/{layer}{query}");
+        let a = send(
+            &h.router,
+            "post",
+            &uri,
+            Some(ADMIN),
+            Some((ct, body.as_bytes())),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "POST {uri}: {}", a.show());
+        wrong.extend(check_answer(
+            &spec,
+            &op("/datasets/{id}/{layer}", "post"),
+            &a,
+            &format!("POST {uri}"),
+        ));
+    }
+    let body = br#"{"organisation": "politie", "tier": "open", "label": "contract"}"#;
+    let a = send(
+        &h.router,
+        "post",
+        "/admin/keys",
+        Some(ADMIN),
+        Some((json, body)),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.show());
+    wrong.extend(check_answer(
+        &spec,
+        &op("/admin/keys", "post"),
+        &a,
+        "POST /admin/keys",
+    ));
+    let key = a.json().expect("key JSON");
+    let key_id = key["id"].as_str().expect("key id").to_owned();
+
+    let mut values = BTreeMap::from([
+        ("id", "contract".to_owned()),
+        ("layer", "incidents".to_owned()),
+        ("key_id", key_id.clone()),
+    ]);
+    for layer in ["incidents", "facilities", "baseline", "study_area"] {
+        let cid = format!("contract.{layer}");
+        let items = call(
+            &h.router,
+            "get",
+            &format!("/collections/{cid}/items"),
+            Some(ADMIN),
+        )
+        .await;
+        let fid = items
+            .json()
+            .and_then(|j| j["features"][0]["id"].as_i64())
+            .expect("a feature");
+        values.insert("cid", cid);
+        values.insert("fid", fid.to_string());
+        for (path, method, op) in operations(&spec) {
+            let uses_cid = path.contains("{cid}");
+            if method != "get" || (layer != "incidents" && !uses_cid) {
+                continue;
+            }
+            let uri = fill_with(&spec, &path, &op, &values);
+            let mut uris = vec![uri.clone()];
+            if path == "/collections/{cid}/items" {
+                uris.push(format!("{uri}?crs=EPSG:28992&limit=1"));
+                if layer != "study_area" {
+                    uris.push(format!("{uri}?f=csv"));
+                }
+            }
+            for (who, k) in [
+                ("admin", Some(ADMIN)),
+                ("open key", key["key"].as_str()),
+                ("anonymous", None),
+            ] {
+                for u in &uris {
+                    let a = call(&h.router, "get", u, k).await;
+                    wrong.extend(check_answer(&spec, &op, &a, &format!("GET {u} as {who}")));
+                }
+            }
+        }
+    }
+    for (path, uri) in [
+        ("/admin/keys/{key_id}", format!("/admin/keys/{key_id}")),
+        ("/datasets/{id}", "/datasets/contract".to_owned()),
+    ] {
+        let a = call(&h.router, "delete", &uri, Some(ADMIN)).await;
+        assert_eq!(
+            a.status,
+            StatusCode::NO_CONTENT,
+            "DELETE {uri}: {}",
+            a.show()
+        );
+        wrong.extend(check_answer(
+            &spec,
+            &op(path, "delete"),
+            &a,
+            &format!("DELETE {uri}"),
+        ));
+    }
+    assert!(
+        wrong.is_empty(),
+        "answers that do not fit openapi.yaml:\n{}",
         wrong.join("\n")
     );
 }
@@ -546,68 +870,72 @@ fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// The source files named by `crate::a::b::{c, d}` paths in `src` (the longest prefix that
-/// is a module file).
-fn referenced_modules(src: &str) -> BTreeSet<PathBuf> {
+/// The error types (`...Error`) named in a source file.
+fn error_types(src: &str) -> BTreeSet<String> {
     let l = lex(src);
     let text = String::from_utf8_lossy(&l.masked).into_owned();
-    let mut paths: Vec<Vec<String>> = Vec::new();
-    let mut rest = text.as_str();
-    while let Some(at) = rest.find("crate::") {
-        rest = &rest[at + "crate::".len()..];
-        let n = rest
-            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
-            .unwrap_or(rest.len());
-        let segs: Vec<String> = rest[..n]
-            .split("::")
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if rest[n..].starts_with('{') {
-            let close = rest[n..].find('}').map_or(rest.len(), |e| n + e);
-            for item in rest[n + 1..close].split(',') {
-                let mut p = segs.clone();
-                p.extend(item.trim().split("::").map(|s| s.trim().to_owned()));
-                paths.push(p);
-            }
-        }
-        paths.push(segs);
-    }
-    let src_dir = root().join("src");
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| w.ends_with("Error") && w.starts_with(|c: char| c.is_ascii_uppercase()))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The values of `fn code(&self)` inside `impl <name> { .. }` blocks of a source file.
+fn impl_codes(src: &str, name: &str) -> BTreeSet<String> {
+    let l = lex(src);
     let mut out = BTreeSet::new();
-    for p in paths {
-        for k in (1..=p.len()).rev() {
-            let rel = p[..k].join("/");
-            let file = src_dir.join(format!("{rel}.rs"));
-            let modf = src_dir.join(&rel).join("mod.rs");
-            if file.is_file() {
-                out.insert(file);
-                break;
-            }
-            if modf.is_file() {
-                out.insert(modf);
-                break;
+    for pat in [format!("impl {name} {{"), format!("impl {name}{{")] {
+        for at in l.find_all(&pat) {
+            let open = at + pat.len() - 1;
+            let close = l.closing(open).unwrap_or(l.masked.len());
+            out.extend(fn_codes(&src[open..close]));
+        }
+    }
+    out
+}
+
+/// Every Rust file under `src`.
+fn src_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).expect("read src").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
             }
         }
     }
+    let mut out = Vec::new();
+    walk(&root().join("src"), &mut out);
+    out.sort();
     out
 }
 
 /// Every problem code the service can answer, from the source.
 fn codes_in_source() -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let mut code_files: BTreeSet<PathBuf> =
-        EXTRA_CODE_FILES.iter().map(|f| root().join(f)).collect();
+    let mut types = BTreeSet::new();
     for f in api_files() {
         let src = read(&f);
         for c in api_codes(&src).into_iter().chain(fn_codes(&src)) {
             out.entry(c).or_insert_with(|| f.display().to_string());
         }
-        code_files.extend(referenced_modules(&src));
+        types.extend(error_types(&src));
     }
-    for f in code_files {
-        for c in fn_codes(&read(&f)) {
-            out.entry(c).or_insert_with(|| f.display().to_string());
+    // the `code()` of every error type the API layer names: it maps them to problems
+    for f in src_files() {
+        let src = read(&f);
+        for t in &types {
+            for c in impl_codes(&src, t) {
+                out.entry(c)
+                    .or_insert_with(|| format!("{} ({t})", f.display()));
+            }
+        }
+    }
+    for f in EXTRA_CODE_FILES {
+        for c in fn_codes(&read(&root().join(f))) {
+            out.entry(c).or_insert_with(|| f.to_string());
         }
     }
     out
@@ -791,13 +1119,17 @@ fn scanners_read_rust_correctly() {
         .filter_map(|at| l.args(at + 6).first().and_then(|&s| l.literal_arg(s)))
         .collect();
     assert_eq!(routes, ["/a/{b}", "/raw"]);
-    let mods =
-        referenced_modules("use crate::analysis::{stats, hotspot::Params};\nuse crate::crs::Crs;");
-    for m in [
-        "src/analysis/stats.rs",
-        "src/analysis/hotspot.rs",
-        "src/crs.rs",
-    ] {
-        assert!(mods.contains(&root().join(m)), "{m} not in {mods:?}");
-    }
+    let other = r#"
+        pub enum XError { A, B }
+        impl XError { pub fn code(&self) -> &'static str { match self { Self::A => "x_a", Self::B => "x_b" } } }
+        impl YError { pub fn code(&self) -> &'static str { match self { Self::A => "y_a" } } }
+    "#;
+    assert_eq!(
+        impl_codes(other, "XError"),
+        ["x_a".to_owned(), "x_b".to_owned()].into()
+    );
+    assert_eq!(
+        error_types("fn f(e: XError) -> ApiError { todo!() } // ZError"),
+        ["ApiError".to_owned(), "XError".to_owned()].into()
+    );
 }
