@@ -5,7 +5,7 @@
 use crate::crs::Crs;
 use crate::index::Catalog;
 use crate::ingest::{self, Format, IngestError, Rejected, csv::CsvOptions, validate};
-use crate::model::{DatasetId, DatasetMeta, Layer, Tier};
+use crate::model::{DatasetId, DatasetMeta, DatasetSettings, Layer, Organisation, Tier};
 use crate::privacy::{self, Principal, PrivacyError, pseudonym};
 use crate::store::{Batch, KeyRecord, Store, StoreError, WriteStats};
 use std::path::Path;
@@ -45,6 +45,43 @@ pub struct IngestOutcome {
     pub updated: u64,
     pub metric_crs: String,
     pub detected: ingest::raw::Detected,
+}
+
+/// What a new dataset is made of.
+#[derive(Debug, Clone, Default)]
+pub struct NewDataset<'a> {
+    pub id: &'a str,
+    pub title: &'a str,
+    pub metric_crs: Option<&'a str>,
+    pub members: Vec<String>,
+    pub open: bool,
+    pub settings: DatasetSettings,
+}
+
+fn check_metric_crs(s: &str) -> Result<String, AppError> {
+    let c = Crs::parse(s).map_err(|e| AppError::Invalid(e.to_string()))?;
+    c.area_of_use()
+        .map_err(|e| AppError::Invalid(e.to_string()))?;
+    if c == Crs::WGS84 {
+        return Err(AppError::Invalid(
+            "metric_crs must be a projected CRS in metres, not WGS84".into(),
+        ));
+    }
+    Ok(c.epsg())
+}
+
+fn check_settings(s: &DatasetSettings) -> Result<(), AppError> {
+    if s.k_open < s.k_closed || s.k_closed < 1 || s.k_open > 1000 {
+        return Err(AppError::Invalid(
+            "settings: need 1 <= k_closed <= k_open <= 1000".into(),
+        ));
+    }
+    if s.sensitive_max_resolution > 15 {
+        return Err(AppError::Invalid(
+            "settings: sensitive_max_resolution must be 0..=15".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// What an ingest request carries.
@@ -136,6 +173,7 @@ impl App {
             tier: Tier::parse(&rec.tier).map_err(|e| AppError::Invalid(e.to_string()))?,
             organisation: Some(rec.organisation),
             admin: false,
+            privacy_officer: rec.role == "privacy_officer",
             key_id: Some(rec.id),
         })
     }
@@ -146,6 +184,7 @@ impl App {
         organisation: &str,
         tier: Tier,
         label: &str,
+        privacy_officer: bool,
     ) -> Result<(String, KeyRecord), AppError> {
         let org = crate::model::Organisation::new(organisation)
             .map_err(|e| AppError::Invalid(e.to_string()))?;
@@ -156,6 +195,12 @@ impl App {
             organisation: org.as_str().to_owned(),
             tier: tier.as_str().to_owned(),
             label: label.to_owned(),
+            role: if privacy_officer {
+                "privacy_officer"
+            } else {
+                "analyst"
+            }
+            .to_owned(),
             created_at: now_rfc3339(),
             revoked_at: None,
         };
@@ -167,41 +212,79 @@ impl App {
         Ok(self.store.revoke_key(id, &now_rfc3339())?)
     }
 
-    pub fn create_dataset(
-        &self,
-        id: &str,
-        title: &str,
-        metric_crs: Option<&str>,
-    ) -> Result<DatasetMeta, AppError> {
-        let id = DatasetId::new(id).map_err(|e| AppError::Invalid(e.to_string()))?;
-        let metric_crs = match metric_crs {
-            Some(s) => {
-                let c = Crs::parse(s).map_err(|e| AppError::Invalid(e.to_string()))?;
-                c.area_of_use()
-                    .map_err(|e| AppError::Invalid(e.to_string()))?;
-                if c == Crs::WGS84 {
-                    return Err(AppError::Invalid(
-                        "metric_crs must be a projected CRS in metres, not WGS84".into(),
-                    ));
-                }
-                Some(c.epsg())
-            }
-            None => None,
-        };
+    /// Creates a dataset. `members` are the organisations whose keys may see it; `open`
+    /// publishes its open-tier outputs to anonymous callers.
+    pub fn create_dataset(&self, new: NewDataset<'_>) -> Result<DatasetMeta, AppError> {
+        let id = DatasetId::new(new.id).map_err(|e| AppError::Invalid(e.to_string()))?;
+        let metric_crs = new.metric_crs.map(check_metric_crs).transpose()?;
+        let members = new
+            .members
+            .iter()
+            .map(|m| {
+                Organisation::new(m)
+                    .map(|o| o.as_str().to_owned())
+                    .map_err(|e| AppError::Invalid(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let meta = DatasetMeta {
-            title: if title.trim().is_empty() {
+            title: if new.title.trim().is_empty() {
                 id.to_string()
             } else {
-                title.trim().to_owned()
+                new.title.trim().to_owned()
             },
             id,
             metric_crs,
             created_at: now_rfc3339(),
-            members: Vec::new(),
+            members,
+            open: new.open,
+            settings: new.settings,
         };
+        check_settings(&meta.settings)?;
         self.store.create_dataset(&meta)?;
         self.catalog.refresh(&self.store, &meta.id)?;
         Ok(meta)
+    }
+
+    /// Changes title, publication and disclosure settings.
+    pub fn update_dataset(
+        &self,
+        id: &DatasetId,
+        title: Option<&str>,
+        open: Option<bool>,
+        settings: Option<DatasetSettings>,
+    ) -> Result<DatasetMeta, AppError> {
+        let meta = self
+            .store
+            .get_dataset(id)?
+            .ok_or_else(|| AppError::DatasetNotFound(id.to_string()))?;
+        let settings = settings.unwrap_or(meta.settings);
+        check_settings(&settings)?;
+        self.store.update_dataset(
+            id,
+            title.unwrap_or(&meta.title),
+            open.unwrap_or(meta.open),
+            &settings,
+        )?;
+        self.catalog.refresh(&self.store, id)?;
+        self.store
+            .get_dataset(id)?
+            .ok_or_else(|| AppError::DatasetNotFound(id.to_string()))
+    }
+
+    /// Adds or removes a member organisation of a dataset; returns whether anything changed.
+    pub fn set_member(
+        &self,
+        id: &DatasetId,
+        organisation: &str,
+        member: bool,
+    ) -> Result<bool, AppError> {
+        let org = Organisation::new(organisation).map_err(|e| AppError::Invalid(e.to_string()))?;
+        if self.store.get_dataset(id)?.is_none() {
+            return Err(AppError::DatasetNotFound(id.to_string()));
+        }
+        let changed = self.store.set_member(id, org.as_str(), member)?;
+        self.catalog.refresh(&self.store, id)?;
+        Ok(changed)
     }
 
     pub fn delete_dataset(&self, id: &DatasetId) -> Result<bool, AppError> {

@@ -60,6 +60,9 @@ pub struct ServeArgs {
     /// Requests handled at once; more wait their turn.
     #[arg(long, env = "HOTSPOTS_MAX_CONCURRENCY", default_value_t = 64)]
     pub max_concurrency: usize,
+    /// Requests per minute per API key before 429 (0: no limit).
+    #[arg(long, env = "HOTSPOTS_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_per_minute: u32,
     /// Public base URL for links (default: from the Host header).
     #[arg(long, env = "HOTSPOTS_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -83,6 +86,9 @@ pub struct ImportArgs {
     /// Create the dataset when it does not exist.
     #[arg(long)]
     pub create: bool,
+    /// Member organisations of a dataset made with --create (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub members: Vec<String>,
     /// CSV delimiter (sniffed when absent).
     #[arg(long)]
     pub delimiter: Option<char>,
@@ -104,4 +110,7 @@ pub struct CreateKeyArgs {
     /// A label to recognise the key by.
     #[arg(long, default_value = "")]
     pub label: String,
+    /// The key may read the audit entries of its organisation's datasets.
+    #[arg(long)]
+    pub privacy_officer: bool,
 }

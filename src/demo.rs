@@ -1,7 +1,7 @@
 //! `serve --demo`: loads the committed Zaandam fixtures into dataset `overlast-zaandam`
 //! (once) and makes one demo key per tier, written to `<data-dir>/demo-keys.json`.
 
-use crate::app::{App, AppError, IngestRequest, write_private};
+use crate::app::{App, AppError, IngestRequest, NewDataset, write_private};
 use crate::crs::Crs;
 use crate::ingest::{Format, csv::CsvOptions};
 use crate::model::{DatasetId, Layer, Tier};
@@ -9,6 +9,16 @@ use crate::privacy::Principal;
 use std::path::Path;
 
 pub const DEMO_DATASET: &str = "overlast-zaandam";
+
+/// The organisations of the demo data lab (the sources of the fixtures and the open-tier demo key's).
+pub const DEMO_MEMBERS: &[&str] = &[
+    "gemeente",
+    "politie",
+    "woningcorporatie",
+    "ggd",
+    "zorgaanbieder",
+    "demo-public",
+];
 
 /// The demo keys, one per tier.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -59,11 +69,14 @@ const FILES: &[(&str, Layer, Format, Crs)] = &[
 pub fn load_dataset(app: &App, fixtures: &Path) -> Result<usize, DemoError> {
     let id = DatasetId::new(DEMO_DATASET).map_err(|e| AppError::Invalid(e.to_string()))?;
     if app.catalog.get(&id).is_none() {
-        app.create_dataset(
-            DEMO_DATASET,
-            "Overlast Zaandam (synthetic demo)",
-            Some("EPSG:28992"),
-        )?;
+        app.create_dataset(NewDataset {
+            id: DEMO_DATASET,
+            title: "Overlast Zaandam (synthetic demo)",
+            metric_crs: Some("EPSG:28992"),
+            members: DEMO_MEMBERS.iter().map(|m| m.to_string()).collect(),
+            open: true,
+            settings: Default::default(),
+        })?;
         for (file, layer, format, crs) in FILES {
             let path = fixtures.join(file);
             let body =
@@ -99,7 +112,7 @@ pub fn keys(app: &App, data_dir: &Path) -> Result<DemoKeys, DemoError> {
     {
         return Ok(k);
     }
-    let make = |org: &str, tier: Tier| app.create_key(org, tier, "demo").map(|(k, _)| k);
+    let make = |org: &str, tier: Tier| app.create_key(org, tier, "demo", false).map(|(k, _)| k);
     let keys = DemoKeys {
         open: make("demo-public", Tier::Open)?,
         closed: make("woningcorporatie", Tier::Closed)?,

@@ -4,7 +4,7 @@
 use anyhow::{Context, bail};
 use clap::Parser;
 use hotspots::api::{self, AppState, Settings};
-use hotspots::app::{App, IngestRequest};
+use hotspots::app::{App, IngestRequest, NewDataset};
 use hotspots::config::{Cli, Command, CreateKeyArgs, ImportArgs, ServeArgs};
 use hotspots::crs::Crs;
 use hotspots::ingest::{Format, csv::CsvOptions};
@@ -57,6 +57,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: a.max_body_mb << 20,
         request_timeout: Duration::from_secs(a.request_timeout_secs),
         max_concurrency: a.max_concurrency.max(1),
+        rate_limit_per_minute: a.rate_limit_per_minute,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -107,7 +108,12 @@ fn import(a: ImportArgs) -> anyhow::Result<()> {
         if !a.create {
             bail!("dataset {id} does not exist; pass --create to create it");
         }
-        app.create_dataset(id.as_str(), id.as_str(), None)?;
+        app.create_dataset(NewDataset {
+            id: id.as_str(),
+            title: id.as_str(),
+            members: a.members.clone(),
+            ..NewDataset::default()
+        })?;
     }
     let body = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
     let bar = indicatif::ProgressBar::new_spinner();
@@ -137,7 +143,12 @@ fn import(a: ImportArgs) -> anyhow::Result<()> {
 
 fn create_key(a: CreateKeyArgs) -> anyhow::Result<()> {
     let app = App::open(&a.store.data_dir, None)?;
-    let (key, rec) = app.create_key(&a.organisation, Tier::parse(&a.tier)?, &a.label)?;
+    let (key, rec) = app.create_key(
+        &a.organisation,
+        Tier::parse(&a.tier)?,
+        &a.label,
+        a.privacy_officer,
+    )?;
     println!("{key}");
     eprintln!(
         "key id {} for organisation {} at tier {} (shown once; stored hashed)",

@@ -218,6 +218,38 @@ pub struct DatasetMeta {
     /// `EPSG:<code>` of the metric CRS, fixed at creation or at the first ingest.
     pub metric_crs: Option<String>,
     pub created_at: String,
-    /// Organisations that are members of this data lab (empty: every organisation).
+    /// Organisations that are members of this data lab; only their keys see the dataset.
     pub members: Vec<String>,
+    /// Published as open data: anonymous callers see its open-tier outputs.
+    pub open: bool,
+    /// Disclosure settings.
+    pub settings: DatasetSettings,
+}
+
+/// Per-dataset disclosure settings (see `privacy::disclosure`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatasetSettings {
+    /// Smallest count shown at the open tier.
+    pub k_open: u32,
+    /// Smallest count shown at the closed tier.
+    pub k_closed: u32,
+    /// Categories shown below the private tier only at `sensitive_max_resolution` or coarser.
+    pub sensitive_categories: Vec<String>,
+    /// Finest H3 resolution of outputs restricted to sensitive categories (open and closed tiers).
+    pub sensitive_max_resolution: u8,
+    /// Calibrated, deterministic noise on open-tier counts (cell key method).
+    pub noise: bool,
+}
+
+impl Default for DatasetSettings {
+    fn default() -> Self {
+        DatasetSettings {
+            k_open: 10,
+            k_closed: 5,
+            sensitive_categories: vec!["verward_persoon".into()],
+            sensitive_max_resolution: 7,
+            noise: false,
+        }
+    }
 }

@@ -405,6 +405,41 @@ fn finish(raw: f64, u: [f64; 2], win: Option<&Window>, edge: bool) -> Option<f64
     Some(if e > 1e-12 { raw * 1e6 / e } else { 0.0 })
 }
 
+/// Per km², masked to the window and edge corrected row by row ([`Window::mass_row`]).
+fn grid_values(raw: &[f64], g: &GridSpec, win: Option<&Window>, edge: bool) -> Vec<Option<f64>> {
+    let Some(w) = win else {
+        return raw.iter().map(|v| Some(v * 1e6)).collect();
+    };
+    let mut out = Vec::with_capacity(raw.len());
+    for r in 0..g.nrows {
+        let uy = g.centre(0, r)[1];
+        let xs: Vec<f64> = (0..g.ncols).map(|c| g.centre(c, r)[0]).collect();
+        let inside: Vec<bool> = xs.iter().map(|&x| w.contains(x, uy)).collect();
+        let in_xs: Vec<f64> = xs
+            .iter()
+            .zip(&inside)
+            .filter(|(_, i)| **i)
+            .map(|(x, _)| *x)
+            .collect();
+        let masses = if edge {
+            w.mass_row(uy, &in_xs)
+        } else {
+            vec![1.0; in_xs.len()]
+        };
+        let mut m = masses.into_iter();
+        for (c, ins) in inside.iter().enumerate() {
+            out.push(if *ins {
+                let e = m.next().unwrap_or(1.0);
+                let v = raw[r * g.ncols + c] * 1e6;
+                Some(if e > 1e-12 { v / e } else { 0.0 })
+            } else {
+                None
+            });
+        }
+    }
+    out
+}
+
 /// Kernel density on a grid of `cell_m` squares (see module docs). `window`: the study area in
 /// the same metric CRS (cells outside it are `None`; edge correction when asked).
 pub fn density_grid(
@@ -435,11 +470,7 @@ pub fn density_grid(
         fast_grid(coords, &g, params.kernel, h)
     };
     let edge = params.edge_correction && win.is_some();
-    let values_km2: Vec<Option<f64>> = raw
-        .iter()
-        .enumerate()
-        .map(|(k, v)| finish(*v, g.centre(k % g.ncols, k / g.ncols), win.as_ref(), edge))
-        .collect();
+    let values_km2 = grid_values(&raw, &g, win.as_ref(), edge);
     let cell_km2 = g.cell * g.cell / 1e6;
     let total_mass = values_km2.iter().flatten().sum::<f64>() * cell_km2;
     let max_km2 = values_km2.iter().flatten().fold(0.0, |m: f64, v| m.max(*v));

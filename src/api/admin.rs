@@ -18,6 +18,9 @@ struct NewKey {
     tier: String,
     #[serde(default)]
     label: String,
+    /// `analyst` (default) or `privacy_officer`.
+    #[serde(default)]
+    role: Option<String>,
 }
 
 pub async fn create(
@@ -35,7 +38,19 @@ pub async fn create(
     let tier =
         Tier::parse(&nk.tier).map_err(|e| ApiError::bad_request("bad_tier", e.to_string()))?;
     let (key, rec) = st
-        .blocking(move |app| Ok(app.create_key(&nk.organisation, tier, &nk.label)?))
+        .blocking(move |app| {
+            let officer = match nk.role.as_deref() {
+                None | Some("analyst") => false,
+                Some("privacy_officer") => true,
+                Some(r) => {
+                    return Err(ApiError::bad_request(
+                        "bad_role",
+                        format!("role {r:?}: expected analyst or privacy_officer"),
+                    ));
+                }
+            };
+            Ok(app.create_key(&nk.organisation, tier, &nk.label, officer)?)
+        })
         .await?;
     tracing::info!(key_id = %rec.id, organisation = %rec.organisation, tier = %rec.tier, "admin created a key");
     Ok((

@@ -10,10 +10,13 @@ use super::features::round;
 use super::filters::parse_filter;
 use crate::analysis::{emerging, hotspot};
 use crate::crs::{Crs, Transformer};
-use crate::index::{DatasetSnapshot, Filter};
+use crate::index::{DatasetSnapshot, Filter, TimeRange};
 use crate::model::DatasetId;
+use crate::model::Tier;
 use crate::privacy::Principal;
-use crate::privacy::disclosure::{CellRules, DisclosureError, cell_rules};
+use crate::privacy::disclosure::{
+    CellRules, DisclosureError, hidden_counts, is_sensitive, rules_for,
+};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -41,31 +44,56 @@ pub fn own_params<P: serde::de::DeserializeOwned>(q: &Query) -> ApiResult<P> {
 }
 
 /// As [`own_params`], leaving out the route's own extra parameters `extra` as well.
-pub fn own_params_except<P: serde::de::DeserializeOwned>(q: &Query, extra: &[&str]) -> ApiResult<P> {
+pub fn own_params_except<P: serde::de::DeserializeOwned>(
+    q: &Query,
+    extra: &[&str],
+) -> ApiResult<P> {
     let rest: Vec<&(String, String)> =
-        q.0.iter().filter(|(k, _)| !COMMON.contains(&k.as_str()) && !extra.contains(&k.as_str())).collect();
+        q.0.iter()
+            .filter(|(k, _)| !COMMON.contains(&k.as_str()) && !extra.contains(&k.as_str()))
+            .collect();
     let mut seen = std::collections::HashSet::new();
     if let Some((k, _)) = rest.iter().find(|(k, _)| !seen.insert(k.as_str())) {
-        return Err(ApiError::bad_request("repeated_parameter", format!("query parameter {k:?} is given twice")));
+        return Err(ApiError::bad_request(
+            "repeated_parameter",
+            format!("query parameter {k:?} is given twice"),
+        ));
     }
     let text = serde_urlencoded::to_string(&rest).map_err(ApiError::internal)?;
     serde_urlencoded::from_str(&text).map_err(|e| {
         let msg = e.to_string();
-        let code = if msg.contains("unknown field") { "unknown_parameter" } else { "bad_parameter" };
+        let code = if msg.contains("unknown field") {
+            "unknown_parameter"
+        } else {
+            "bad_parameter"
+        };
         ApiError::bad_request(code, msg.replace("field", "parameter"))
     })
 }
 
-pub(crate) fn snapshot(st: &AppState, id: &str) -> ApiResult<Arc<DatasetSnapshot>> {
+/// The snapshot of a dataset the caller may see; 404 otherwise, so existence does not leak.
+pub(crate) fn snapshot(
+    st: &AppState,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Arc<DatasetSnapshot>> {
     let missing = || ApiError::not_found(format!("dataset {id:?} not found"));
     let id = DatasetId::new(id).map_err(|_| missing())?;
-    st.app.catalog.get(&id).ok_or_else(missing)
+    st.app
+        .catalog
+        .get(&id)
+        .filter(|s| who.may_see(&s.meta))
+        .ok_or_else(missing)
 }
 
 /// The incident filter (time, category, source) and the bbox as a lon/lat box that selects
 /// whole cells: a bbox never clips the data an analysis runs on.
-pub(crate) fn split_filter(q: &Query, snap: &DatasetSnapshot) -> ApiResult<(Filter, Option<[f64; 4]>)> {
+pub(crate) fn split_filter(
+    q: &Query,
+    snap: &DatasetSnapshot,
+) -> ApiResult<(Filter, Option<[f64; 4]>)> {
     let mut f = parse_filter(q, snap)?;
+    // (bbox handled below; the tier's time and category rules in `scope`)
     let cell_box = match (f.bbox_lonlat.take(), f.bbox_metric.take(), snap.metric_crs) {
         (Some(b), _, _) => Some(b),
         (None, Some(b), Some(metric)) => {
@@ -73,8 +101,10 @@ pub(crate) fn split_filter(q: &Query, snap: &DatasetSnapshot) -> ApiResult<(Filt
             let corners = [(b[0], b[1]), (b[0], b[3]), (b[2], b[1]), (b[2], b[3])];
             let pts: Vec<(f64, f64)> = corners.iter().filter_map(|&(x, y)| t.point(x, y)).collect();
             (pts.len() == 4).then(|| {
-                let lo = |i: fn(&(f64, f64)) -> f64| pts.iter().map(i).fold(f64::INFINITY, f64::min);
-                let hi = |i: fn(&(f64, f64)) -> f64| pts.iter().map(i).fold(f64::NEG_INFINITY, f64::max);
+                let lo =
+                    |i: fn(&(f64, f64)) -> f64| pts.iter().map(i).fold(f64::INFINITY, f64::min);
+                let hi =
+                    |i: fn(&(f64, f64)) -> f64| pts.iter().map(i).fold(f64::NEG_INFINITY, f64::max);
                 [lo(|p| p.0), lo(|p| p.1), hi(|p| p.0), hi(|p| p.1)]
             })
         }
@@ -83,10 +113,106 @@ pub(crate) fn split_filter(q: &Query, snap: &DatasetSnapshot) -> ApiResult<(Filt
     Ok((f, cell_box))
 }
 
+/// What an analysis request may use under the caller's tier.
+pub(crate) struct Scope {
+    pub filter: Filter,
+    /// Lon/lat box selecting output cells or facilities.
+    pub out_box: Option<[f64; 4]>,
+    pub rules: CellRules,
+    /// Notes for the summary (months snapped, categories left out).
+    pub notes: Vec<String>,
+}
+
+/// The common filters under the tier's rules: the open tier's time filter is widened to whole
+/// months; below the private tier, sensitive categories are left out of any output finer than
+/// the dataset's `sensitive_max_resolution` (`res`: the resolution asked, `None` when it is
+/// not fixed yet), so that no query at a fine resolution includes them and no difference of two
+/// queries reveals them; asking only for sensitive categories at a fine resolution is refused.
+pub(crate) fn scope(
+    q: &Query,
+    snap: &DatasetSnapshot,
+    who: &Principal,
+    res: Option<u8>,
+) -> ApiResult<Scope> {
+    let (mut filter, out_box) = split_filter(q, snap)?;
+    let settings = &snap.meta.settings;
+    let mut notes = Vec::new();
+    if who.tier == Tier::Open
+        && let Some(t) = filter.time.as_mut()
+    {
+        *t = whole_months(*t);
+        notes.push("the time filter was widened to whole months (open tier)".into());
+    }
+    let coarse_enough = res.is_some_and(|r| r <= settings.sensitive_max_resolution);
+    let sensitive = is_sensitive(filter.categories.as_deref(), settings);
+    if who.tier != Tier::Private && !coarse_enough && !settings.sensitive_categories.is_empty() {
+        if sensitive {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "tier_sensitive",
+                format!(
+                    "the categories asked for are sensitive: below the private tier they are shown only at H3 resolution {} or coarser",
+                    settings.sensitive_max_resolution
+                ),
+            ));
+        }
+        let all = filter
+            .categories
+            .clone()
+            .unwrap_or_else(|| snap.incidents.categories.clone());
+        let (keep, left): (Vec<String>, Vec<String>) = all
+            .into_iter()
+            .partition(|c| !settings.sensitive_categories.contains(c));
+        if !left.is_empty() {
+            notes.push(format!(
+                "sensitive categories left out at this resolution: {}",
+                left.join(", ")
+            ));
+        }
+        filter.categories = Some(keep);
+    }
+    let rules = rules_for(who.tier, settings, sensitive);
+    Ok(Scope {
+        filter,
+        out_box,
+        rules,
+        notes,
+    })
+}
+
+/// Widens a time range to whole calendar months (UTC).
+fn whole_months(t: TimeRange) -> TimeRange {
+    use chrono::{Datelike, TimeZone, Utc};
+    let month_start = |s: i64| {
+        let d = Utc.timestamp_opt(s, 0).single().unwrap_or_default();
+        Utc.with_ymd_and_hms(d.year(), d.month(), 1, 0, 0, 0)
+            .single()
+            .map_or(s, |m| m.timestamp())
+    };
+    let next_month = |s: i64| {
+        let d = Utc.timestamp_opt(s, 0).single().unwrap_or_default();
+        let (y, m) = if d.month() == 12 {
+            (d.year() + 1, 1)
+        } else {
+            (d.year(), d.month() + 1)
+        };
+        Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0)
+            .single()
+            .map_or(s, |m| m.timestamp() - 1)
+    };
+    TimeRange {
+        start: t.start.map(month_start),
+        end: t.end.map(next_month),
+    }
+}
+
 /// A cell's polygon, counter-clockwise and closed.
 pub fn cell_geometry(cell: CellIndex) -> Value {
     let b = cell.boundary();
-    let mut ring: Vec<Value> = b.iter().map(|ll| json!([round(ll.lng(), 7), round(ll.lat(), 7)])).collect();
+    let mut ring: Vec<Value> = b
+        .iter()
+        .map(|ll| json!([round(ll.lng(), 7), round(ll.lat(), 7)]))
+        .collect();
     if let Some(first) = ring.first().cloned() {
         ring.push(first);
     }
@@ -114,9 +240,11 @@ pub(crate) fn suppress(obj: &mut Map<String, Value>, keys: &[&str], rules: &Cell
     hidden
 }
 
-pub(crate) fn disclosure_json(rules: &CellRules, who: &Principal) -> Value {
-    json!({"tier": who.tier, "max_resolution": rules.max_resolution, "min_count": rules.min_count,
-           "rule": "counts below min_count are null (count_suppressed: true); bbox selects whole cells by their centre and never clips the data"})
+pub(crate) fn disclosure_json(scope: &Scope, who: &Principal) -> Value {
+    let r = &scope.rules;
+    json!({"tier": who.tier, "max_resolution": r.max_resolution, "min_count": r.min_count,
+           "rule": "counts below min_count are null (count_suppressed: true), with secondary suppression where a published total would reveal them; bbox selects whole cells (or facilities) by their centre and never clips the data",
+           "notes": scope.notes})
 }
 
 /// Serves a cached answer or computes it.
@@ -136,39 +264,72 @@ pub(crate) async fn cached(
 pub(crate) fn cache_key(route: &str, snap: &DatasetSnapshot, who: &Principal, q: &Query) -> String {
     let mut params = q.0.clone();
     params.sort();
-    format!("{route}|{}|{}|{}|{:?}", snap.meta.id, snap.version, who.tier.as_str(), params)
+    format!(
+        "{route}|{}|{}|{}|{:?}",
+        snap.meta.id,
+        snap.version,
+        who.tier.as_str(),
+        params
+    )
 }
 
-pub(crate) fn geojson_response(v: Arc<Value>, key: &str, headers: &HeaderMap) -> ApiResult<Response> {
+pub(crate) fn geojson_response(
+    v: Arc<Value>,
+    key: &str,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     use std::hash::{Hash, Hasher};
     let mut h = std::hash::DefaultHasher::new();
     key.hash(&mut h);
     let tag = format!("W/\"a-{:016x}\"", h.finish());
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(&tag)) {
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains(&tag))
+    {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
     }
     let body = serde_json::to_vec(&*v).map_err(ApiError::internal)?;
-    let mut r = (StatusCode::OK, body).into_response();
+    let feats = v["features"].as_array().map_or(&[][..], |f| f.as_slice());
+    let hidden = feats
+        .iter()
+        .filter(|f| f["properties"]["count_suppressed"] == json!(true))
+        .count();
+    let mut r =
+        super::audit::with_info((StatusCode::OK, body).into_response(), feats.len(), hidden);
     let hs = r.headers_mut();
-    hs.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/geo+json"));
-    hs.insert(header::ETAG, HeaderValue::from_str(&tag).map_err(ApiError::internal)?);
-    hs.insert("content-crs", HeaderValue::from_static("<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"));
+    hs.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/geo+json"),
+    );
+    hs.insert(
+        header::ETAG,
+        HeaderValue::from_str(&tag).map_err(ApiError::internal)?,
+    );
+    hs.insert(
+        "content-crs",
+        HeaderValue::from_static("<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"),
+    );
     Ok(r)
 }
 
 fn hotspot_error(e: hotspot::HotspotError) -> ApiError {
     use hotspot::HotspotError as E;
     let status = match e {
-        E::TooFewIncidents { .. } | E::ZeroVariance | E::TooManyCells { .. } | E::TooManyLinks { .. } | E::InvalidStudyArea { .. } => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        E::TooFewIncidents { .. }
+        | E::ZeroVariance
+        | E::TooManyCells { .. }
+        | E::TooManyLinks { .. }
+        | E::InvalidStudyArea { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::BAD_REQUEST,
     };
     ApiError::new(status, e.code(), e.to_string())
 }
 
 fn cells_of(snap: &DatasetSnapshot, rows: &[u32]) -> Vec<CellIndex> {
-    rows.iter().filter_map(|&r| CellIndex::try_from(snap.incidents.cell[r as usize]).ok()).collect()
+    rows.iter()
+        .filter_map(|&r| CellIndex::try_from(snap.incidents.cell[r as usize]).ok())
+        .collect()
 }
 
 /// `GET /datasets/{id}/hotspots`: Gi* (and Local Moran) on the H3 grid.
@@ -179,63 +340,83 @@ pub async fn hotspots(
     headers: HeaderMap,
     q: Query,
 ) -> ApiResult<Response> {
-    let snap = snapshot(&st, &id)?;
-    let (filter, cell_box) = split_filter(&q, &snap)?;
+    let snap = snapshot(&st, &who, &id)?;
     let params: hotspot::HotspotParams = own_params(&q)?;
     params.validate().map_err(hotspot_error)?;
-    let rules = cell_rules(who.tier);
+    let sc = scope(&q, &snap, &who, params.resolution)?;
     if let Some(r) = params.resolution {
-        rules.check_resolution(r)?;
+        sc.rules.check_resolution(r)?;
     }
     let key = cache_key("hotspots", &snap, &who, &q);
-    let who2 = who.clone();
     let v = cached(&st, key.clone(), move || {
-        let rows = snap.incidents.select(&filter);
+        let rows = snap.incidents.select(&sc.filter);
         let cells = cells_of(&snap, &rows);
         let area = snap.study_area.as_ref().map(|a| &a.wgs84);
         let mut result = hotspot::run(&cells, area, &params).map_err(hotspot_error)?;
-        if result.summary.resolution > rules.max_resolution {
+        if result.summary.resolution > sc.rules.max_resolution {
             // optimized mode chose a finer grid than this tier may see: fix the resolution
-            let capped = hotspot::HotspotParams { resolution: Some(rules.max_resolution), ..params.clone() };
+            let capped = hotspot::HotspotParams {
+                resolution: Some(sc.rules.max_resolution),
+                ..params.clone()
+            };
             result = hotspot::run(&cells, area, &capped).map_err(hotspot_error)?;
         }
-        Ok(hotspot_collection(result, cell_box, &rules, &who2))
+        Ok(hotspot_collection(result, &sc, &who))
     })
     .await?;
     geojson_response(v, &key, &headers)
 }
 
-fn hotspot_collection(result: hotspot::HotspotResult, cell_box: Option<[f64; 4]>, rules: &CellRules, who: &Principal) -> Value {
+/// Cell features with suppression decided on the whole cell set (before the bbox selects),
+/// so a cell gives the same answer in every query.
+fn hotspot_collection(result: hotspot::HotspotResult, sc: &Scope, who: &Principal) -> Value {
+    let counts: Vec<u64> = result.cells.iter().map(|c| u64::from(c.count)).collect();
+    let hidden = hidden_counts(&counts, &sc.rules);
     let mut features = Vec::new();
-    for c in &result.cells {
-        let Ok(cell) = c.h3.parse::<CellIndex>() else { continue };
-        if !in_box(cell, cell_box) {
+    for (c, &hide) in result.cells.iter().zip(&hidden) {
+        let Ok(cell) = c.h3.parse::<CellIndex>() else {
+            continue;
+        };
+        if !in_box(cell, sc.out_box) {
             continue;
         }
-        let Ok(Value::Object(mut props)) = serde_json::to_value(c) else { continue };
-        let hidden = suppress(&mut props, &["count"], rules);
-        props.insert("count_suppressed".into(), json!(hidden));
+        let Ok(Value::Object(mut props)) = serde_json::to_value(c) else {
+            continue;
+        };
+        if hide {
+            props.insert("count".into(), Value::Null);
+        }
+        props.insert("count_suppressed".into(), json!(hide));
         features.push(json!({"type": "Feature", "id": c.h3, "geometry": cell_geometry(cell), "properties": props}));
     }
     let mut summary = serde_json::to_value(&result.summary).unwrap_or_default();
     summary["n_features"] = json!(features.len());
-    summary["disclosure"] = disclosure_json(rules, who);
+    summary["disclosure"] = disclosure_json(sc, who);
     json!({"type": "FeatureCollection", "features": features, "summary": summary})
 }
 
 fn emerging_error(e: emerging::EmergingError) -> ApiError {
     use emerging::EmergingError as E;
     let status = match e {
-        E::NoIncidents | E::TooFewBins { .. } | E::CubeTooLarge { .. } | E::ZeroVariance | E::EmptyWindow => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        E::NoIncidents
+        | E::TooFewBins { .. }
+        | E::CubeTooLarge { .. }
+        | E::ZeroVariance
+        | E::EmptyWindow => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::BAD_REQUEST,
     };
     ApiError::new(status, e.code(), e.to_string())
 }
 
 fn points_of(snap: &DatasetSnapshot, rows: &[u32]) -> Vec<(u64, i64)> {
-    rows.iter().map(|&r| (snap.incidents.cell[r as usize], snap.incidents.t[r as usize])).collect()
+    rows.iter()
+        .map(|&r| {
+            (
+                snap.incidents.cell[r as usize],
+                snap.incidents.t[r as usize],
+            )
+        })
+        .collect()
 }
 
 /// `GET /datasets/{id}/emerging`: space-time Gi*, Mann-Kendall and the 17 categories.
@@ -246,32 +427,37 @@ pub async fn emerging(
     headers: HeaderMap,
     q: Query,
 ) -> ApiResult<Response> {
-    let snap = snapshot(&st, &id)?;
-    let (filter, cell_box) = split_filter(&q, &snap)?;
+    let snap = snapshot(&st, &who, &id)?;
     let params: emerging::EmergingParams = own_params(&q)?;
     params.validate().map_err(emerging_error)?;
-    let rules = cell_rules(who.tier);
-    rules.check_resolution(params.resolution)?;
-    rules.check_weekly(params.bin == emerging::TimeBin::Week)?;
+    let sc = scope(&q, &snap, &who, Some(params.resolution))?;
+    sc.rules.check_resolution(params.resolution)?;
+    sc.rules
+        .check_weekly(params.bin == emerging::TimeBin::Week)?;
     let key = cache_key("emerging", &snap, &who, &q);
-    let who2 = who.clone();
     let v = cached(&st, key.clone(), move || {
-        let pts = points_of(&snap, &snap.incidents.select(&filter));
+        let pts = points_of(&snap, &snap.incidents.select(&sc.filter));
         let result = emerging::emerging_hot_spots(&pts, &params).map_err(emerging_error)?;
+        let totals: Vec<u64> = result.cells.iter().map(|c| c.total_count).collect();
+        let hidden_total = hidden_counts(&totals, &sc.rules);
         let mut features = Vec::new();
-        for c in &result.cells {
+        for (c, &hide_total) in result.cells.iter().zip(&hidden_total) {
             let Ok(cell) = c.h3.parse::<CellIndex>() else { continue };
-            if !in_box(cell, cell_box) {
+            if !in_box(cell, sc.out_box) {
                 continue;
             }
             let Ok(Value::Object(mut props)) = serde_json::to_value(c) else { continue };
-            let mut hidden = suppress(&mut props, &["total_count"], &rules);
+            let mut hidden = hide_total;
+            if hide_total {
+                props.insert("total_count".into(), Value::Null);
+            }
             if let Some(Value::Array(series)) = props.get_mut("series") {
                 for b in series.iter_mut().filter_map(Value::as_object_mut) {
-                    hidden |= suppress(b, &["count"], &rules);
+                    hidden |= suppress(b, &["count"], &sc.rules);
                 }
             }
-            if hidden && rules.min_count > 1 {
+            if hidden && sc.rules.min_count > 1 {
+                // the slope of the counts would give them back
                 props.remove("count_trend");
             }
             props.insert("count_suppressed".into(), json!(hidden));
@@ -279,7 +465,7 @@ pub async fn emerging(
         }
         let mut summary = serde_json::to_value(&result.summary).unwrap_or_default();
         summary["n_features"] = json!(features.len());
-        summary["disclosure"] = disclosure_json(&rules, &who2);
+        summary["disclosure"] = disclosure_json(&sc, &who);
         Ok(json!({"type": "FeatureCollection", "features": features, "summary": summary}))
     })
     .await?;
@@ -294,28 +480,29 @@ pub async fn emerging_compare(
     headers: HeaderMap,
     q: Query,
 ) -> ApiResult<Response> {
-    let snap = snapshot(&st, &id)?;
-    let (filter, cell_box) = split_filter(&q, &snap)?;
+    let snap = snapshot(&st, &who, &id)?;
     let params: emerging::CompareParams = own_params(&q)?;
     params.validate().map_err(emerging_error)?;
-    let rules = cell_rules(who.tier);
-    rules.check_resolution(params.resolution)?;
+    let sc = scope(&q, &snap, &who, Some(params.resolution))?;
+    sc.rules.check_resolution(params.resolution)?;
     let key = cache_key("compare", &snap, &who, &q);
-    let who2 = who.clone();
     let v = cached(&st, key.clone(), move || {
-        let pts = points_of(&snap, &snap.incidents.select(&filter));
+        let pts = points_of(&snap, &snap.incidents.select(&sc.filter));
         let result = emerging::compare_periods(&pts, &params).map_err(emerging_error)?;
+        let before: Vec<u64> = result.cells.iter().map(|c| c.count_before).collect();
+        let after: Vec<u64> = result.cells.iter().map(|c| c.count_after).collect();
+        let (hb, ha) = (hidden_counts(&before, &sc.rules), hidden_counts(&after, &sc.rules));
         let mut features = Vec::new();
-        for c in &result.cells {
+        for (i, c) in result.cells.iter().enumerate() {
             let Ok(cell) = c.h3.parse::<CellIndex>() else { continue };
-            if !in_box(cell, cell_box) {
+            if !in_box(cell, sc.out_box) {
                 continue;
             }
             let Ok(Value::Object(mut props)) = serde_json::to_value(c) else { continue };
-            let hidden = suppress(&mut props, &["count_before", "count_after"], &rules);
+            let hidden = hb[i] || ha[i];
             if hidden {
                 // rates and their ratio would give the counts back
-                for k in ["rate_before_per_day", "rate_after_per_day", "rate_ratio"] {
+                for k in ["count_before", "count_after", "rate_before_per_day", "rate_after_per_day", "rate_ratio"] {
                     props.insert(k.into(), Value::Null);
                 }
             }
@@ -324,7 +511,7 @@ pub async fn emerging_compare(
         }
         let mut summary = serde_json::to_value(&result.summary).unwrap_or_default();
         summary["n_features"] = json!(features.len());
-        summary["disclosure"] = disclosure_json(&rules, &who2);
+        summary["disclosure"] = disclosure_json(&sc, &who);
         Ok(json!({"type": "FeatureCollection", "features": features, "summary": summary}))
     })
     .await?;

@@ -15,7 +15,11 @@ pub struct Cache {
 
 impl Cache {
     pub fn get(&self, key: &str) -> Option<Arc<Value>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
     }
 
     pub fn put(&self, key: String, v: Arc<Value>) {

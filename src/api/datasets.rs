@@ -7,7 +7,7 @@ use crate::app::IngestRequest;
 use crate::crs::Crs;
 use crate::index::DatasetSnapshot;
 use crate::ingest::{Format, csv::CsvOptions};
-use crate::model::{DatasetId, Layer};
+use crate::model::{DatasetId, DatasetSettings, Layer};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, Path, State};
@@ -25,6 +25,7 @@ fn describe_json(s: &DatasetSnapshot, base: &str) -> Value {
     json!({
         "id": id, "title": s.meta.title, "metric_crs": s.meta.metric_crs, "created_at": s.meta.created_at,
         "version": s.version,
+        "open": s.meta.open, "members": s.meta.members, "settings": s.meta.settings,
         "layers": {
             "incidents": {"count": s.incidents.len(), "collection": format!("{id}.incidents")},
             "facilities": {"count": s.facilities.len(), "collection": format!("{id}.facilities")},
@@ -39,7 +40,12 @@ fn describe_json(s: &DatasetSnapshot, base: &str) -> Value {
     })
 }
 
-pub async fn list(State(st): State<AppState>, headers: HeaderMap, q: Query) -> ApiResult<Response> {
+pub async fn list(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    headers: HeaderMap,
+    q: Query,
+) -> ApiResult<Response> {
     q.allow(&[])?;
     let base = st.base_url(&headers);
     let all: Vec<Value> = st
@@ -47,6 +53,7 @@ pub async fn list(State(st): State<AppState>, headers: HeaderMap, q: Query) -> A
         .catalog
         .all()
         .iter()
+        .filter(|s| who.may_see(&s.meta))
         .map(|s| describe_json(s, &base))
         .collect();
     Ok(axum::Json(json!({ "datasets": all })).into_response())
@@ -54,6 +61,7 @@ pub async fn list(State(st): State<AppState>, headers: HeaderMap, q: Query) -> A
 
 pub async fn describe(
     State(st): State<AppState>,
+    Caller(who): Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     q: Query,
@@ -64,6 +72,7 @@ pub async fn describe(
         .app
         .catalog
         .get(&id)
+        .filter(|s| who.may_see(&s.meta))
         .ok_or_else(|| ApiError::not_found(format!("dataset {id} not found")))?;
     Ok(axum::Json(describe_json(&snap, &st.base_url(&headers))).into_response())
 }
@@ -76,6 +85,20 @@ struct NewDataset {
     title: String,
     #[serde(default)]
     metric_crs: Option<String>,
+    #[serde(default)]
+    members: Vec<String>,
+    #[serde(default)]
+    open: bool,
+    #[serde(default)]
+    settings: DatasetSettings,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatasetPatch {
+    title: Option<String>,
+    open: Option<bool>,
+    settings: Option<DatasetSettings>,
 }
 
 pub async fn create(
@@ -97,7 +120,16 @@ pub async fn create(
         )
     })?;
     let meta = st
-        .blocking(move |app| Ok(app.create_dataset(&nd.id, &nd.title, nd.metric_crs.as_deref())?))
+        .blocking(move |app| {
+            Ok(app.create_dataset(crate::app::NewDataset {
+                id: &nd.id,
+                title: &nd.title,
+                metric_crs: nd.metric_crs.as_deref(),
+                members: nd.members,
+                open: nd.open,
+                settings: nd.settings,
+            })?)
+        })
         .await?;
     let base = st.base_url(&headers);
     let snap = st
@@ -273,4 +305,53 @@ pub async fn ingest(
         })
         .await?;
     Ok(axum::Json(outcome).into_response())
+}
+
+/// `PATCH /datasets/{id}`: title, open publication and disclosure settings (admin).
+pub async fn update(
+    State(st): State<AppState>,
+    _: ClaimedLength,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    q: Query,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    q.allow(&[])?;
+    who.require_admin()?;
+    require_json(&headers)?;
+    let id = dataset_id(&id)?;
+    let body = body.map_err(body_error)?;
+    let p: DatasetPatch = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "bad_json",
+            format!("expected {{\"title\"?, \"open\"?, \"settings\"?}}: {e}"),
+        )
+    })?;
+    st.blocking(move |app| Ok(app.update_dataset(&id, p.title.as_deref(), p.open, p.settings)?))
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PUT` / `DELETE /datasets/{id}/members/{organisation}`: membership of a data lab (admin).
+pub async fn member(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    method: axum::http::Method,
+    Path((id, org)): Path<(String, String)>,
+    q: Query,
+) -> ApiResult<Response> {
+    q.allow(&[])?;
+    who.require_admin()?;
+    let id = dataset_id(&id)?;
+    let add = method == axum::http::Method::PUT;
+    let changed = st
+        .blocking(move |app| Ok(app.set_member(&id, &org, add)?))
+        .await?;
+    if !add && !changed {
+        return Err(ApiError::not_found(
+            "that organisation is not a member of this dataset",
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

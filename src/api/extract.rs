@@ -17,6 +17,9 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(p) = super::audit::principal_of(parts) {
+            return Ok(Caller(p));
+        }
         let key = match parts.headers.get(header::AUTHORIZATION) {
             None => None,
             Some(v) => {
@@ -36,7 +39,7 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-fn bad_auth() -> ApiError {
+pub(crate) fn bad_auth() -> ApiError {
     ApiError::new(
         axum::http::StatusCode::UNAUTHORIZED,
         "bad_authorization",

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod analysis;
+pub mod audit;
 pub mod cache;
 pub mod datasets;
 pub mod error;
@@ -17,7 +18,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use error::{ApiError, ApiResult};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub max_concurrency: usize,
+    /// Requests per minute per API key (0: no limit).
+    pub rate_limit_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -44,6 +47,7 @@ impl Default for Settings {
             max_body_bytes: 512 << 20,
             request_timeout: Duration::from_secs(120),
             max_concurrency: 64,
+            rate_limit_per_minute: 600,
         }
     }
 }
@@ -52,6 +56,7 @@ pub struct StateInner {
     pub app: App,
     pub settings: Settings,
     pub cache: cache::Cache,
+    pub limiter: audit::RateLimiter,
 }
 
 /// Shared state of the handlers.
@@ -67,7 +72,12 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(app: App, settings: Settings) -> AppState {
-        AppState(Arc::new(StateInner { app, settings, cache: cache::Cache::default() }))
+        AppState(Arc::new(StateInner {
+            limiter: audit::RateLimiter::new(settings.rate_limit_per_minute),
+            app,
+            settings,
+            cache: cache::Cache::default(),
+        }))
     }
 
     /// Runs `f` on the blocking pool with the app.
@@ -140,20 +150,34 @@ pub fn router(state: AppState) -> Router {
         .route("/datasets", get(datasets::list).post(datasets::create))
         .route(
             "/datasets/{id}",
-            get(datasets::describe).delete(datasets::remove),
+            get(datasets::describe)
+                .delete(datasets::remove)
+                .patch(datasets::update),
         )
         .route("/datasets/{id}/hotspots", get(analysis::hotspots))
         .route("/datasets/{id}/emerging", get(analysis::emerging))
-        .route("/datasets/{id}/emerging/compare", get(analysis::emerging_compare))
+        .route(
+            "/datasets/{id}/emerging/compare",
+            get(analysis::emerging_compare),
+        )
         .route("/datasets/{id}/proximity", get(proximity::proximity))
         .route("/datasets/{id}/proximity/nearest", get(proximity::nearest))
         .route(
             "/datasets/{id}/{layer}",
             post(datasets::ingest).layer(DefaultBodyLimit::max(s.max_body_bytes)),
         )
+        .route(
+            "/datasets/{id}/members/{organisation}",
+            put(datasets::member).delete(datasets::member),
+        )
+        .route("/audit", get(audit::list))
         .route("/admin/keys", get(admin::list).post(admin::create))
         .route("/admin/keys/{key_id}", delete(admin::revoke))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::gate,
+        ))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             s.max_concurrency,

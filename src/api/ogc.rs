@@ -89,7 +89,11 @@ pub async fn api_yaml() -> Response {
 }
 
 /// The dataset and layer of a collection id `{dataset}.{layer}`.
-pub fn resolve(st: &AppState, cid: &str) -> ApiResult<(Arc<DatasetSnapshot>, Layer)> {
+pub fn resolve(
+    st: &AppState,
+    who: &Principal,
+    cid: &str,
+) -> ApiResult<(Arc<DatasetSnapshot>, Layer)> {
     let missing = || {
         ApiError::not_found(format!(
             "collection {cid:?} not found; collection ids are {{dataset}}.{{layer}}"
@@ -98,7 +102,12 @@ pub fn resolve(st: &AppState, cid: &str) -> ApiResult<(Arc<DatasetSnapshot>, Lay
     let (ds, layer) = cid.rsplit_once('.').ok_or_else(missing)?;
     let layer = Layer::parse(layer).map_err(|_| missing())?;
     let id = DatasetId::new(ds).map_err(|_| missing())?;
-    let snap = st.app.catalog.get(&id).ok_or_else(missing)?;
+    let snap = st
+        .app
+        .catalog
+        .get(&id)
+        .filter(|s| who.may_see(&s.meta))
+        .ok_or_else(missing)?;
     Ok((snap, layer))
 }
 
@@ -175,6 +184,7 @@ fn collection_json(snap: &DatasetSnapshot, layer: Layer, base: &str) -> Value {
 
 pub async fn collections(
     State(st): State<AppState>,
+    Caller(who): Caller,
     headers: HeaderMap,
     q: Query,
 ) -> ApiResult<Response> {
@@ -185,6 +195,7 @@ pub async fn collections(
         .catalog
         .all()
         .iter()
+        .filter(|s| who.may_see(&s.meta))
         .flat_map(|s| Layer::ALL.map(|l| collection_json(s, l, &base)))
         .collect();
     Ok(json_response(
@@ -196,12 +207,13 @@ pub async fn collections(
 
 pub async fn collection(
     State(st): State<AppState>,
+    Caller(who): Caller,
     Path(cid): Path<String>,
     headers: HeaderMap,
     q: Query,
 ) -> ApiResult<Response> {
     q.allow(&["f"])?;
-    let (snap, layer) = resolve(&st, &cid)?;
+    let (snap, layer) = resolve(&st, &who, &cid)?;
     Ok(json_response(
         collection_json(&snap, layer, &st.base_url(&headers)),
         "application/json",
@@ -285,7 +297,7 @@ pub async fn items(
     q: Query,
 ) -> ApiResult<Response> {
     q.allow(ITEM_PARAMS)?;
-    let (snap, layer) = resolve(&st, &cid)?;
+    let (snap, layer) = resolve(&st, &who, &cid)?;
     let sources = q.list("source");
     who.may_list(layer, sources.as_deref())?;
     if layer != Layer::Incidents
@@ -349,6 +361,7 @@ pub async fn items(
             Ok((feats, rows.len()))
         })
         .await?;
+    let n_returned = feats.len();
     let mut resp = if csv {
         (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
@@ -372,7 +385,7 @@ pub async fn items(
         header::ETAG,
         HeaderValue::from_str(&tag).map_err(ApiError::internal)?,
     );
-    Ok(resp)
+    Ok(super::audit::with_info(resp, n_returned, 0))
 }
 
 fn page_links(
@@ -446,7 +459,7 @@ pub async fn item(
     q: Query,
 ) -> ApiResult<Response> {
     q.allow(&["f", "crs"])?;
-    let (snap, layer) = resolve(&st, &cid)?;
+    let (snap, layer) = resolve(&st, &who, &cid)?;
     let missing = || ApiError::not_found(format!("feature {fid:?} not found in {cid}"));
     let fid_n: i64 = fid.parse().map_err(|_| missing())?;
     let row = match layer {

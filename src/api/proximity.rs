@@ -3,15 +3,19 @@
 //! private tier only).
 
 use super::AppState;
-use super::analysis::{cache_key, cached, disclosure_json, geojson_response, own_params_except, snapshot, split_filter, suppress};
+use super::analysis::{
+    Scope, cache_key, cached, disclosure_json, geojson_response, own_params_except, scope,
+    snapshot, suppress,
+};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
 use super::features::round;
-use crate::analysis::proximity::{self, ProxFacility, ProxIncident, ProximityError, ProximityParams, ProximityReport};
+use crate::analysis::proximity::{
+    self, ProxFacility, ProxIncident, ProximityError, ProximityParams, ProximityReport,
+};
 use crate::index::{DatasetSnapshot, Filter};
 use crate::model::Tier;
 use crate::privacy::Principal;
-use crate::privacy::disclosure::{CellRules, cell_rules};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -19,9 +23,10 @@ use serde_json::{Value, json};
 
 fn proximity_error(e: ProximityError) -> ApiError {
     let status = match e {
-        ProximityError::NoFacilities | ProximityError::TooFewIncidents { .. } | ProximityError::ZeroAreaWindow | ProximityError::NoSubjects => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        ProximityError::NoFacilities
+        | ProximityError::TooFewIncidents { .. }
+        | ProximityError::ZeroAreaWindow
+        | ProximityError::NoSubjects => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::BAD_REQUEST,
     };
     ApiError::new(status, e.code(), e.to_string())
@@ -29,27 +34,55 @@ fn proximity_error(e: ProximityError) -> ApiError {
 
 /// The facilities an analysis may use: of the asked kinds, and never confidential ones below
 /// the private tier. Returns (row in the snapshot, facility).
-fn facilities(snap: &DatasetSnapshot, kinds: Option<&[String]>, tier: Tier) -> Vec<(usize, ProxFacility)> {
+fn facilities(
+    snap: &DatasetSnapshot,
+    kinds: Option<&[String]>,
+    tier: Tier,
+) -> Vec<(usize, ProxFacility)> {
     snap.facilities
         .iter()
         .enumerate()
         .filter(|(_, (_, f))| kinds.is_none_or(|k| k.iter().any(|k| *k == f.kind)))
         .filter(|(_, (_, f))| tier == Tier::Private || !f.confidential)
-        .map(|(i, (_, f))| (i, ProxFacility { id: f.id.clone(), kind: f.kind.clone(), x: f.x, y: f.y }))
+        .map(|(i, (_, f))| {
+            (
+                i,
+                ProxFacility {
+                    id: f.id.clone(),
+                    kind: f.kind.clone(),
+                    x: f.x,
+                    y: f.y,
+                },
+            )
+        })
         .collect()
 }
 
-fn run(snap: &DatasetSnapshot, filter: &Filter, fac: &[ProxFacility], params: &ProximityParams) -> ApiResult<(Vec<u32>, ProximityReport)> {
+fn run(
+    snap: &DatasetSnapshot,
+    filter: &Filter,
+    fac: &[ProxFacility],
+    params: &ProximityParams,
+) -> ApiResult<(Vec<u32>, ProximityReport)> {
     let rows = snap.incidents.select(filter);
     let inc = &snap.incidents;
     let pts: Vec<ProxIncident> = rows
         .iter()
         .map(|&r| {
             let r = r as usize;
-            ProxIncident { x: inc.x[r], y: inc.y[r], cell: inc.cell[r], subject: inc.subject[r].checked_sub(1) }
+            ProxIncident {
+                x: inc.x[r],
+                y: inc.y[r],
+                cell: inc.cell[r],
+                subject: inc.subject[r].checked_sub(1),
+            }
         })
         .collect();
-    let baseline: Vec<(f64, f64, f64)> = snap.baseline.iter().map(|(_, b)| (b.x, b.y, b.weight)).collect();
+    let baseline: Vec<(f64, f64, f64)> = snap
+        .baseline
+        .iter()
+        .map(|(_, b)| (b.x, b.y, b.weight))
+        .collect();
     let window = snap.study_area.as_ref().map(|a| &a.metric);
     let base = (!baseline.is_empty()).then_some(baseline.as_slice());
     let report = proximity::analyze(&pts, fac, window, base, params).map_err(proximity_error)?;
@@ -57,12 +90,21 @@ fn run(snap: &DatasetSnapshot, filter: &Filter, fac: &[ProxFacility], params: &P
 }
 
 /// Parses the parameters shared by both routes.
-fn prepare(st: &AppState, id: &str, q: &Query) -> ApiResult<(std::sync::Arc<DatasetSnapshot>, Filter, Option<[f64; 4]>, ProximityParams, Option<Vec<String>>)> {
-    let snap = snapshot(st, id)?;
-    let (filter, fac_box) = split_filter(q, &snap)?;
+type Prepared = (
+    std::sync::Arc<DatasetSnapshot>,
+    Scope,
+    ProximityParams,
+    Option<Vec<String>>,
+);
+
+/// Parses the parameters shared by both routes (no resolution: sensitive categories are left
+/// out below the private tier).
+fn prepare(st: &AppState, who: &Principal, id: &str, q: &Query) -> ApiResult<Prepared> {
+    let snap = snapshot(st, who, id)?;
+    let sc = scope(q, &snap, who, None)?;
     let params: ProximityParams = own_params_except(q, &["kind"])?;
     params.validate().map_err(proximity_error)?;
-    Ok((snap, filter, fac_box, params, q.list("kind")))
+    Ok((snap, sc, params, q.list("kind")))
 }
 
 pub async fn proximity(
@@ -72,15 +114,13 @@ pub async fn proximity(
     headers: HeaderMap,
     q: Query,
 ) -> ApiResult<Response> {
-    let (snap, filter, fac_box, params, kinds) = prepare(&st, &id, &q)?;
-    let rules = cell_rules(who.tier);
+    let (snap, sc, params, kinds) = prepare(&st, &who, &id, &q)?;
     let key = cache_key("proximity", &snap, &who, &q);
-    let who2 = who.clone();
     let v = cached(&st, key.clone(), move || {
-        let fac = facilities(&snap, kinds.as_deref(), who2.tier);
+        let fac = facilities(&snap, kinds.as_deref(), who.tier);
         let plain: Vec<ProxFacility> = fac.iter().map(|(_, f)| f.clone()).collect();
-        let (_, report) = run(&snap, &filter, &plain, &params)?;
-        Ok(collection(&snap, &fac, report, fac_box, &rules, &who2))
+        let (_, report) = run(&snap, &sc.filter, &plain, &params)?;
+        Ok(collection(&snap, &fac, report, &sc, &who))
     })
     .await?;
     geojson_response(v, &key, &headers)
@@ -90,10 +130,10 @@ fn collection(
     snap: &DatasetSnapshot,
     fac: &[(usize, ProxFacility)],
     report: ProximityReport,
-    fac_box: Option<[f64; 4]>,
-    rules: &CellRules,
+    sc: &Scope,
     who: &Principal,
 ) -> Value {
+    let (fac_box, rules) = (sc.out_box, &sc.rules);
     let mut features = Vec::new();
     for (stats, (row, _)) in report.facilities.iter().zip(fac) {
         let f = &snap.facilities[*row].1;
@@ -104,8 +144,11 @@ fn collection(
         props.remove("x");
         props.remove("y");
         props.insert("name".into(), json!(f.name));
-        let ring_keys: Vec<String> =
-            props.keys().filter(|k| k.starts_with("ring_") && !k.ends_with("_expected")).cloned().collect();
+        let ring_keys: Vec<String> = props
+            .keys()
+            .filter(|k| k.starts_with("ring_") && !k.ends_with("_expected"))
+            .cloned()
+            .collect();
         let mut keys: Vec<&str> = ring_keys.iter().map(String::as_str).collect();
         keys.push("count");
         let hidden = suppress(&mut props, &keys, rules);
@@ -128,7 +171,7 @@ fn collection(
     summary["l_cross"] = serde_json::to_value(&report.l_cross).unwrap_or_default();
     summary["n_features"] = json!(features.len());
     summary["confidential_facilities_excluded"] = json!(who.tier != Tier::Private);
-    summary["disclosure"] = disclosure_json(rules, who);
+    summary["disclosure"] = disclosure_json(sc, who);
     json!({"type": "FeatureCollection", "features": features, "summary": summary})
 }
 
@@ -147,13 +190,13 @@ pub async fn nearest(
             "the nearest facility of each incident reveals incident locations: private tier only",
         ));
     }
-    let (snap, filter, _, mut params, kinds) = prepare(&st, &id, &q)?;
+    let (snap, sc, mut params, kinds) = prepare(&st, &who, &id, &q)?;
     params.simulations = 0;
     let key = cache_key("nearest", &snap, &who, &q);
     let v = cached(&st, key.clone(), move || {
         let fac = facilities(&snap, kinds.as_deref(), Tier::Private);
         let plain: Vec<ProxFacility> = fac.iter().map(|(_, f)| f.clone()).collect();
-        let (rows, report) = run(&snap, &filter, &plain, &params)?;
+        let (rows, report) = run(&snap, &sc.filter, &plain, &params)?;
         let inc = &snap.incidents;
         let features: Vec<Value> = rows
             .iter()

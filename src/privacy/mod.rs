@@ -9,7 +9,7 @@
 pub mod disclosure;
 pub mod pseudonym;
 
-use crate::model::{Layer, Tier};
+use crate::model::{DatasetMeta, Layer, Tier};
 use sha2::{Digest, Sha256};
 
 /// Access refusals.
@@ -44,6 +44,8 @@ pub struct Principal {
     pub admin: bool,
     /// Key id for audit (never the key).
     pub key_id: Option<String>,
+    /// May read the audit entries of its organisation's datasets.
+    pub privacy_officer: bool,
 }
 
 impl Principal {
@@ -53,6 +55,7 @@ impl Principal {
             tier: Tier::Open,
             admin: false,
             key_id: None,
+            privacy_officer: false,
         }
     }
     pub fn admin() -> Principal {
@@ -61,6 +64,18 @@ impl Principal {
             tier: Tier::Private,
             admin: true,
             key_id: Some("admin".into()),
+            privacy_officer: true,
+        }
+    }
+
+    /// May this caller know that the dataset exists? The admin sees all; an organisation's key
+    /// only the datasets it is a member of; anonymous callers only datasets published as open
+    /// data. Everything else answers 404, so existence does not leak.
+    pub fn may_see(&self, meta: &DatasetMeta) -> bool {
+        match (&self.organisation, self.admin) {
+            (_, true) => true,
+            (Some(org), _) => meta.members.iter().any(|m| m == org),
+            (None, false) => meta.open,
         }
     }
 

@@ -14,6 +14,8 @@ pub struct KeyRecord {
     pub organisation: String,
     pub tier: String,
     pub label: String,
+    /// `analyst` or `privacy_officer` (may read the audit entries of its datasets).
+    pub role: String,
     pub created_at: String,
     pub revoked_at: Option<String>,
 }
@@ -27,16 +29,17 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
         label: r.get(4)?,
         created_at: r.get(5)?,
         revoked_at: r.get(6)?,
+        role: r.get(7)?,
     })
 }
 
-const COLS: &str = "id, hash, organisation, tier, label, created_at, revoked_at";
+const COLS: &str = "id, hash, organisation, tier, label, created_at, revoked_at, role";
 
 impl Store {
     pub fn insert_key(&self, k: &KeyRecord) -> Result<(), StoreError> {
         self.writer().execute(
-            "INSERT INTO api_keys(id, hash, organisation, tier, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![k.id, k.hash, k.organisation, k.tier, k.label, k.created_at],
+            "INSERT INTO api_keys(id, hash, organisation, tier, label, created_at, role) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![k.id, k.hash, k.organisation, k.tier, k.label, k.created_at, k.role],
         )?;
         Ok(())
     }

@@ -4,12 +4,15 @@
 //! A batch is written in one transaction: when [`Store::write_batch`] returns `Ok`, every row
 //! is on disk; when it returns `Err`, nothing of the batch is.
 
+mod audit;
+mod datasets;
 mod keys;
 mod schema;
 
+pub use audit::AuditEntry;
 pub use keys::KeyRecord;
 
-use crate::model::{BaselinePoint, DatasetId, DatasetMeta, Facility, Incident, StudyArea};
+use crate::model::{BaselinePoint, DatasetId, Facility, Incident, StudyArea};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -54,6 +57,9 @@ pub struct WriteStats {
 pub struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
+    /// The audit log's own writer, so audit entries do not queue behind a large ingest's
+    /// statement preparation (SQLite still serialises the commits).
+    audit: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -73,9 +79,11 @@ impl Store {
         let path = dir.join("hotspots.sqlite");
         let mut writer = open_conn(&path)?;
         schema::migrate(&mut writer)?;
+        let audit = open_conn(&path)?;
         Ok(Store {
             path,
             writer: Mutex::new(writer),
+            audit: Mutex::new(audit),
             readers: Mutex::new(Vec::new()),
         })
     }
@@ -84,8 +92,13 @@ impl Store {
         &self.path
     }
 
-    fn writer(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn writer(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The audit log's connection.
+    pub(crate) fn audit_conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+        Ok(self.audit.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Runs `f` on a pooled read connection.
@@ -109,75 +122,6 @@ impl Store {
     /// `PRAGMA integrity_check`: `"ok"` when the database is sound.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         self.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))
-    }
-
-    pub fn create_dataset(&self, meta: &DatasetMeta) -> Result<(), StoreError> {
-        let c = self.writer();
-        let n = c.execute(
-            "INSERT INTO datasets(id, title, metric_crs, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO NOTHING",
-            params![meta.id.as_str(), meta.title, meta.metric_crs, meta.created_at],
-        )?;
-        if n == 0 {
-            return Err(StoreError::DatasetExists(meta.id.to_string()));
-        }
-        Ok(())
-    }
-
-    pub fn list_datasets(&self) -> Result<Vec<DatasetMeta>, StoreError> {
-        self.read(|c| {
-            let mut st =
-                c.prepare("SELECT id, title, metric_crs, created_at FROM datasets ORDER BY id")?;
-            let rows = st.query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, title, metric_crs, created_at) = row?;
-                let id = DatasetId::new(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                out.push(DatasetMeta {
-                    id,
-                    title,
-                    metric_crs,
-                    created_at,
-                    members: Vec::new(),
-                });
-            }
-            Ok(out)
-        })
-    }
-
-    pub fn get_dataset(&self, id: &DatasetId) -> Result<Option<DatasetMeta>, StoreError> {
-        self.read(|c| {
-            Ok(c.query_row(
-                "SELECT title, metric_crs, created_at FROM datasets WHERE id = ?1",
-                [id.as_str()],
-                |r| {
-                    Ok(DatasetMeta {
-                        id: id.clone(),
-                        title: r.get(0)?,
-                        metric_crs: r.get(1)?,
-                        created_at: r.get(2)?,
-                        members: Vec::new(),
-                    })
-                },
-            )
-            .optional()?)
-        })
-    }
-
-    /// Deletes a dataset and all its layers in one transaction; `false` when it did not exist.
-    pub fn delete_dataset(&self, id: &DatasetId) -> Result<bool, StoreError> {
-        let mut c = self.writer();
-        let tx = c.transaction()?;
-        for table in ["incidents", "facilities", "baseline", "study_area"] {
-            tx.execute(
-                &format!("DELETE FROM {table} WHERE dataset = ?1"),
-                [id.as_str()],
-            )?;
-        }
-        let n = tx.execute("DELETE FROM datasets WHERE id = ?1", [id.as_str()])?;
-        tx.commit()?;
-        Ok(n > 0)
     }
 
     /// Writes one batch atomically. `fix_metric_crs` sets the dataset's metric CRS in the same

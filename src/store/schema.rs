@@ -37,6 +37,24 @@ const MIGRATIONS: &[&str] = &[
         id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, organisation TEXT NOT NULL,
         tier TEXT NOT NULL, label TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL,
         revoked_at TEXT);",
+    // 2: privacy: membership, open publication, per-dataset disclosure settings, key roles,
+    //    and the append-only, hash-chained audit log
+    "ALTER TABLE datasets ADD COLUMN open INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE datasets ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+     CREATE TABLE dataset_members(
+        dataset TEXT NOT NULL REFERENCES datasets(id), organisation TEXT NOT NULL,
+        PRIMARY KEY(dataset, organisation));
+     ALTER TABLE api_keys ADD COLUMN role TEXT NOT NULL DEFAULT 'analyst';
+     CREATE TABLE audit(
+        seq INTEGER PRIMARY KEY, at TEXT NOT NULL, key_id TEXT, organisation TEXT,
+        tier TEXT NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL, dataset TEXT,
+        query TEXT NOT NULL, status INTEGER NOT NULL, rows_returned INTEGER,
+        cells_suppressed INTEGER, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+     CREATE INDEX audit_dataset ON audit(dataset, seq);
+     CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
 ];
 
 /// Applies the migrations not yet applied (`PRAGMA user_version` counts them).
