@@ -389,7 +389,7 @@ fn prepare(
     }
     let (h, src) = resolve_bandwidth(coords, params, window)?;
     let win = window
-        .map(|w| Window::new(w, params.kernel, h))
+        .map(|w| Window::with_detail(w, params.kernel, h, !params.exact))
         .transpose()?;
     Ok((h, src, win))
 }
