@@ -221,6 +221,17 @@ pub enum DensityError {
         /// Points needed.
         needed: usize,
     },
+    /// The bandwidth is too small for the grid: below half a cell (Gaussian σ) or one cell
+    /// (quartic radius), kernels fall between cell centres and the surface loses its mass.
+    #[error(
+        "bandwidth_m {bandwidth_m} m is too small for cell_m {cell_m} m; use a smaller cell_m or a larger bandwidth_m"
+    )]
+    BandwidthBelowCell {
+        /// Bandwidth used (given or automatic), metres.
+        bandwidth_m: f64,
+        /// Cell size, metres.
+        cell_m: f64,
+    },
     /// The automatic bandwidth is zero or undefined (e.g. all points coincide).
     #[error("no automatic bandwidth: the points do not spread; give bandwidth_m")]
     DegenerateBandwidth,
@@ -243,6 +254,7 @@ impl DensityError {
             Self::TooExpensive { .. } => "too_expensive",
             Self::TooManyPointsForCv { .. } => "too_many_points_for_cv",
             Self::TooFewPoints { .. } => "too_few_points",
+            Self::BandwidthBelowCell { .. } => "bandwidth_below_cell",
             Self::DegenerateBandwidth => "degenerate_bandwidth",
             Self::NonFiniteCoordinate(_) => "non_finite_coordinate",
             Self::InvalidWindow(_) => "invalid_window",
@@ -444,13 +456,24 @@ fn grid_values(raw: &[f64], g: &GridSpec, win: Option<&Window>, edge: bool) -> V
 }
 
 /// Kernel density on a grid of `cell_m` squares (see module docs). `window`: the study area in
-/// the same metric CRS (cells outside it are `None`; edge correction when asked).
+/// the same metric CRS (cells outside it are `None`; edge correction when asked). Rejects a
+/// bandwidth below half a cell (Gaussian) or one cell (quartic).
 pub fn density_grid(
     coords: &[[f64; 2]],
     params: &DensityParams,
     window: Option<&MultiPolygon<f64>>,
 ) -> Result<DensityGrid, DensityError> {
     let (h, source, win) = prepare(coords, params, window)?;
+    let min_h = match params.kernel {
+        Kernel::Gaussian => 0.5 * params.cell_m,
+        Kernel::Quartic => params.cell_m,
+    };
+    if h < min_h {
+        return Err(DensityError::BandwidthBelowCell {
+            bandwidth_m: h,
+            cell_m: params.cell_m,
+        });
+    }
     let bb = match &win {
         Some(w) => w.bbox(),
         None => {
@@ -614,6 +637,11 @@ mod tests {
                 .map_err(|e| e.code())
                 .err(),
             Some("too_few_points")
+        );
+        let tight = [[0.0, 0.0], [3.0, 4.0], [6.0, 8.0]];
+        assert_eq!(
+            density_grid(&tight, &one, None).map_err(|e| e.code()).err(),
+            Some("bandwidth_below_cell")
         );
         let same = [[5.0, 5.0]; 4];
         assert_eq!(
