@@ -1,0 +1,141 @@
+//! Items query latency through the whole router (in-process `oneshot`, a private-tier key):
+//! `GET /collections/bench.incidents/items?bbox=<lon/lat>&limit=1000` over many different
+//! boxes sized to hold about 1,100 incidents, so each answer carries 1,000 features. Then the
+//! same boxes stage by stage (filter parse, R-tree select, SQLite details, features, JSON).
+
+use crate::child::{DATASET, MEMBER};
+use crate::data::BOX_RD;
+use crate::util::{quantile, timed};
+use axum::body::Body;
+use axum::http::{Request, header};
+use hotspots::api::extract::Query;
+use hotspots::api::{AppState, Settings, features, filters, router};
+use hotspots::app::App;
+use hotspots::crs::{Crs, Transformer};
+use hotspots::model::{DatasetId, Layer, Tier};
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+use std::path::Path;
+use tower::ServiceExt;
+
+const LIMIT: usize = 1000;
+const WARMUP: usize = 20;
+
+/// Lon/lat boxes of RD squares that hold `expect` incidents on average.
+fn boxes(n: usize, expect: f64, count: usize) -> Vec<[f64; 4]> {
+    let area = (BOX_RD[2] - BOX_RD[0]) * (BOX_RD[3] - BOX_RD[1]);
+    let half = (expect / n as f64 * area).sqrt() / 2.0;
+    let t = Transformer::new(Crs::RD_NEW, Crs::WGS84).expect("transformer");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    (0..count)
+        .map(|_| {
+            let cx = rng.random_range(BOX_RD[0] + half..BOX_RD[2] - half);
+            let cy = rng.random_range(BOX_RD[1] + half..BOX_RD[3] - half);
+            let (w, s) = t.point(cx - half, cy - half).expect("corner");
+            let (e, n) = t.point(cx + half, cy + half).expect("corner");
+            [w, s, e, n]
+        })
+        .collect()
+}
+
+fn bbox_param(b: &[f64; 4]) -> String {
+    format!("{:.7},{:.7},{:.7},{:.7}", b[0], b[1], b[2], b[3])
+}
+
+/// Times every request; returns the seconds and the numberReturned of each.
+async fn run(app: axum::Router, key: &str, bbs: &[[f64; 4]], gzip: bool) -> (Vec<f64>, Vec<f64>) {
+    let (mut secs, mut returned) = (Vec::new(), Vec::new());
+    for (i, b) in bbs.iter().enumerate() {
+        let uri = format!(
+            "/collections/{DATASET}.incidents/items?bbox={}&limit={LIMIT}",
+            bbox_param(b)
+        );
+        let mut req = Request::get(uri)
+            .header(header::HOST, "localhost")
+            .header(header::AUTHORIZATION, format!("Bearer {key}"));
+        if gzip {
+            req = req.header(header::ACCEPT_ENCODING, "gzip");
+        }
+        let req = req.body(Body::empty()).expect("request");
+        let t = std::time::Instant::now();
+        let resp = app.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let dt = t.elapsed().as_secs_f64();
+        assert!(status.is_success(), "status {status}");
+        if i >= WARMUP {
+            secs.push(dt);
+            if !gzip {
+                let v: Value = serde_json::from_slice(&bytes).expect("json");
+                returned.push(v["numberReturned"].as_f64().unwrap_or(0.0));
+            }
+        }
+    }
+    (secs, returned)
+}
+
+/// The stages of the items handler on the same boxes, outside HTTP.
+fn stages(st: &AppState, bbs: &[[f64; 4]]) -> Value {
+    let ds = DatasetId::new(DATASET).expect("id");
+    let snap = st.app.catalog.get(&ds).expect("snapshot");
+    let mut t = [const { Vec::new() }; 5];
+    for b in bbs {
+        let q = Query(vec![("bbox".into(), bbox_param(b))]);
+        let (s0, f) = timed(|| filters::parse_filter(&q, &snap).ok().expect("filter"));
+        let (s1, rows) = timed(|| snap.incidents.select(&f));
+        let page: Vec<u32> = rows.iter().take(LIMIT).copied().collect();
+        let fids: Vec<i64> = page
+            .iter()
+            .map(|&r| snap.incidents.fid[r as usize])
+            .collect();
+        let (s2, det) = timed(|| st.app.store.incident_details(&ds, &fids).expect("details"));
+        let (s3, feats) = timed(|| {
+            page.iter()
+                .map(|&r| {
+                    let d = det.get(&snap.incidents.fid[r as usize]);
+                    features::feature(&snap, Layer::Incidents, r as usize, Crs::WGS84, d)
+                })
+                .collect::<Vec<_>>()
+        });
+        let (s4, body) = timed(|| {
+            serde_json::to_vec(&json!({"type": "FeatureCollection", "features": feats}))
+                .expect("json")
+        });
+        std::hint::black_box(body);
+        for (v, s) in t.iter_mut().zip([s0, s1, s2, s3, s4]) {
+            v.push(s);
+        }
+    }
+    let med: Vec<f64> = t.iter().map(|v| quantile(v, 0.5) * 1e3).collect();
+    json!({"filter_ms": med[0], "select_ms": med[1], "details_ms": med[2],
+           "features_ms": med[3], "serialize_ms": med[4]})
+}
+
+/// Opens `dir` (holding `n` incidents), makes a private key and runs `count` queries.
+pub fn query(dir: &Path, n: usize, count: usize) -> Value {
+    let app = App::open(dir, None).expect("open");
+    let (key, _) = app
+        .create_key(MEMBER, Tier::Private, "bench", false)
+        .expect("key");
+    let st = AppState::new(app, Settings::default());
+    let r = router(st.clone());
+    let bbs = boxes(n, 1100.0, count + WARMUP);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (plain, returned) = rt.block_on(run(r.clone(), &key, &bbs, false));
+    let (gz, _) = rt.block_on(run(r, &key, &bbs, true));
+    let ms = |v: &[f64], q: f64| quantile(v, q) * 1e3;
+    json!({
+        "requests": plain.len(),
+        "returned_min": returned.iter().copied().fold(f64::INFINITY, f64::min),
+        "returned_mean": returned.iter().sum::<f64>() / returned.len().max(1) as f64,
+        "median_ms": ms(&plain, 0.5), "p95_ms": ms(&plain, 0.95), "max_ms": ms(&plain, 1.0),
+        "gzip_median_ms": ms(&gz, 0.5), "gzip_p95_ms": ms(&gz, 0.95),
+        "stages": stages(&st, &bbs[WARMUP..]),
+    })
+}
