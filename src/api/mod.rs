@@ -9,6 +9,7 @@ pub mod datasets;
 pub mod error;
 pub mod extract;
 pub mod features;
+pub mod insights;
 pub mod filters;
 pub mod ogc;
 pub mod proximity;
@@ -161,6 +162,8 @@ pub fn router(state: AppState) -> Router {
             get(analysis::emerging_compare),
         )
         .route("/datasets/{id}/proximity", get(proximity::proximity))
+        .route("/datasets/{id}/concentration", get(insights::concentration))
+        .route("/datasets/{id}/coverage", get(insights::coverage))
         .route("/datasets/{id}/proximity/nearest", get(proximity::nearest))
         .route(
             "/datasets/{id}/{layer}",

@@ -1,15 +1,16 @@
 //! The one integration test binary: HTTP tests against the router and a real server, and
 //! the reference tests of each statistic against committed fixtures.
 
-mod ingest_parse;
-mod openapi;
-mod ref_emerging;
-mod ref_hotspot;
-mod ref_proximity;
 mod http_access;
 mod http_crash;
 mod http_ingest;
 mod http_ogc;
 mod http_server;
 mod http_web;
+mod ingest_parse;
+mod openapi;
+mod ref_concentration;
+mod ref_emerging;
+mod ref_hotspot;
+mod ref_proximity;
 mod support;
