@@ -44,14 +44,19 @@ pub struct DbscanLabels {
 }
 
 /// Square cells of side just under `eps/√2` (so any two points of a cell are within `eps`),
-/// points sorted by cell (Gunawan 2013, "A faster algorithm for DBSCAN", grid method).
+/// points copied in cell order so that scans read memory in sequence (Gunawan 2013, "A faster
+/// algorithm for DBSCAN", grid method).
 struct CellGrid {
-    /// Point indices sorted by (cell, index).
+    /// Coordinates sorted by (cell, input index).
+    pts: Vec<[f64; 2]>,
+    /// Sorted position -> input index.
     order: Vec<u32>,
-    /// Per cell: start and end in `order`.
+    /// Input index -> sorted position.
+    pos_of: Vec<u32>,
+    /// Per cell: start and end positions.
     span: Vec<(u32, u32)>,
-    /// Cell id per point.
-    cell_of: Vec<u32>,
+    /// Per sorted position: its cell.
+    cell_at: Vec<u32>,
     /// Per cell, its range in `near_ids`.
     near_span: Vec<(u32, u32)>,
     /// Non-empty cells of the 5 x 5 block around each cell, nearest first (the cell itself first).
@@ -64,22 +69,21 @@ impl CellGrid {
         let (mx, my) = coords
             .iter()
             .fold((f64::MAX, f64::MAX), |m, c| (m.0.min(c[0]), m.1.min(c[1])));
+        let cell_xy = |c: &[f64; 2]| {
+            (
+                ((c[0] - mx) / side).floor() as i64,
+                ((c[1] - my) / side).floor() as i64,
+            )
+        };
         let mut keyed: Vec<((i64, i64), u32)> = coords
             .iter()
             .enumerate()
-            .map(|(i, c)| {
-                (
-                    (
-                        ((c[0] - mx) / side).floor() as i64,
-                        ((c[1] - my) / side).floor() as i64,
-                    ),
-                    i as u32,
-                )
-            })
+            .map(|(i, c)| (cell_xy(c), i as u32))
             .collect();
         keyed.sort_unstable();
+        let n = coords.len();
         let (mut span, mut xy, mut lookup) = (Vec::new(), Vec::new(), HashMap::new());
-        let mut cell_of = vec![0u32; coords.len()];
+        let (mut cell_at, mut pos_of) = (Vec::with_capacity(n), vec![0u32; n]);
         for (k, (key, i)) in keyed.iter().enumerate() {
             if k == 0 || keyed[k - 1].0 != *key {
                 lookup.insert(*key, span.len() as u32);
@@ -88,9 +92,11 @@ impl CellGrid {
             }
             let last = span.len() - 1;
             span[last].1 = k as u32 + 1;
-            cell_of[*i as usize] = last as u32;
+            cell_at.push(last as u32);
+            pos_of[*i as usize] = k as u32;
         }
-        let order = keyed.into_iter().map(|(_, i)| i).collect();
+        let order: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
+        let pts = order.iter().map(|&i| coords[i as usize]).collect();
         let mut offsets: Vec<(i64, i64)> = (-2..=2)
             .flat_map(|dy| (-2..=2).map(move |dx| (dx, dy)))
             .collect();
@@ -106,17 +112,20 @@ impl CellGrid {
             near_span.push((start, near_ids.len() as u32));
         }
         CellGrid {
+            pts,
             order,
+            pos_of,
             span,
-            cell_of,
+            cell_at,
             near_span,
             near_ids,
         }
     }
 
-    fn points(&self, cell: u32) -> &[u32] {
+    /// Sorted positions of the points of `cell`.
+    fn range(&self, cell: u32) -> std::ops::Range<usize> {
         let (a, b) = self.span[cell as usize];
-        &self.order[a as usize..b as usize]
+        a as usize..b as usize
     }
 
     /// The cell itself and every cell that can hold a point within `eps` (5 x 5 block).
@@ -130,21 +139,22 @@ fn within(a: [f64; 2], b: [f64; 2], eps2: f64) -> bool {
     (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) <= eps2
 }
 
-/// Core flags: a cell with >= `min_points` points makes all of them core; otherwise count.
-fn core_flags(coords: &[[f64; 2]], g: &CellGrid, eps2: f64, min_points: usize) -> Vec<bool> {
-    let mut core = vec![false; coords.len()];
+/// Core flags by sorted position: a cell with >= `min_points` points makes all of them core;
+/// otherwise count neighbours with early exit.
+fn core_flags(g: &CellGrid, eps2: f64, min_points: usize) -> Vec<bool> {
+    let mut core = vec![false; g.pts.len()];
     for cell in 0..g.span.len() as u32 {
-        let own = g.points(cell);
+        let own = g.range(cell);
         if own.len() >= min_points {
-            own.iter().for_each(|&i| core[i as usize] = true);
+            core[own].iter_mut().for_each(|c| *c = true);
             continue;
         }
-        for &i in own {
-            let p = coords[i as usize];
+        for k in own {
+            let p = g.pts[k];
             let mut count = 0;
             'cells: for nc in g.near(cell) {
-                for &j in g.points(nc) {
-                    if within(p, coords[j as usize], eps2) {
+                for q in &g.pts[g.range(nc)] {
+                    if within(p, *q, eps2) {
                         count += 1;
                         if count >= min_points {
                             break 'cells;
@@ -152,26 +162,17 @@ fn core_flags(coords: &[[f64; 2]], g: &CellGrid, eps2: f64, min_points: usize) -
                     }
                 }
             }
-            core[i as usize] = count >= min_points;
+            core[k] = count >= min_points;
         }
     }
     core
 }
 
 /// Whether some core point of cell `a` is within `eps` of some core point of cell `b`.
-fn cells_linked(
-    coords: &[[f64; 2]],
-    g: &CellGrid,
-    core: &[bool],
-    a: u32,
-    b: u32,
-    eps2: f64,
-) -> bool {
-    g.points(a).iter().filter(|&&i| core[i as usize]).any(|&i| {
-        let p = coords[i as usize];
-        g.points(b)
-            .iter()
-            .any(|&j| core[j as usize] && within(p, coords[j as usize], eps2))
+fn cells_linked(g: &CellGrid, core: &[bool], a: u32, b: u32, eps2: f64) -> bool {
+    g.range(a).filter(|&k| core[k]).any(|k| {
+        let p = g.pts[k];
+        g.range(b).any(|j| core[j] && within(p, g.pts[j], eps2))
     })
 }
 
@@ -198,38 +199,58 @@ pub fn dbscan(
     }
     let eps2 = eps_m * eps_m;
     let g = CellGrid::new(coords, eps_m);
-    let is_core = core_flags(coords, &g, eps2, min_points);
-    let has_core: Vec<bool> = (0..g.span.len() as u32)
-        .map(|c| g.points(c).iter().any(|&i| is_core[i as usize]))
+    let core = core_flags(&g, eps2, min_points);
+    let n_cells = g.span.len();
+    let has_core: Vec<bool> = (0..n_cells as u32)
+        .map(|c| g.range(c).any(|k| core[k]))
         .collect();
     // Core points of one cell are within eps of each other: union whole cells.
-    let mut uf = UnionFind::new(g.span.len());
-    for a in (0..g.span.len() as u32).filter(|&c| has_core[c as usize]) {
+    let mut uf = UnionFind::new(n_cells);
+    for a in (0..n_cells as u32).filter(|&c| has_core[c as usize]) {
         for b in g.near(a).filter(|&b| b > a && has_core[b as usize]) {
-            if uf.find(a) != uf.find(b) && cells_linked(coords, &g, &is_core, a, b, eps2) {
+            if uf.find(a) != uf.find(b) && cells_linked(&g, &core, a, b, eps2) {
                 uf.union(a, b);
             }
         }
     }
-    let mut root_label = vec![u32::MAX; g.span.len()];
-    let mut labels = vec![None; coords.len()];
+    // Number clusters by their lowest input-index core point (sklearn's order).
+    let mut root_label = vec![u32::MAX; n_cells];
     let mut n_clusters = 0u32;
-    for i in (0..coords.len()).filter(|&i| is_core[i]) {
-        let r = uf.find(g.cell_of[i]) as usize;
-        if root_label[r] == u32::MAX {
-            root_label[r] = n_clusters;
-            n_clusters += 1;
+    for i in 0..coords.len() {
+        let k = g.pos_of[i] as usize;
+        if core[k] {
+            let r = uf.find(g.cell_at[k]) as usize;
+            if root_label[r] == u32::MAX {
+                root_label[r] = n_clusters;
+                n_clusters += 1;
+            }
         }
-        labels[i] = Some(root_label[r]);
     }
-    for i in (0..coords.len()).filter(|&i| !is_core[i]) {
-        let p = coords[i];
-        labels[i] = g
-            .near(g.cell_of[i])
-            .flat_map(|c| g.points(c))
-            .filter(|&&j| is_core[j as usize] && within(p, coords[j as usize], eps2))
-            .filter_map(|&j| labels[j as usize])
-            .min();
+    let cell_label: Vec<u32> = (0..n_cells as u32)
+        .map(|c| {
+            if has_core[c as usize] {
+                root_label[uf.find(c) as usize]
+            } else {
+                u32::MAX
+            }
+        })
+        .collect();
+    let mut labels = vec![None; coords.len()];
+    let mut is_core = vec![false; coords.len()];
+    for (k, &i) in g.order.iter().enumerate() {
+        let cell = g.cell_at[k];
+        labels[i as usize] = if core[k] {
+            is_core[i as usize] = true;
+            Some(cell_label[cell as usize])
+        } else {
+            // Border point: the lowest cluster id among core points within eps.
+            let p = g.pts[k];
+            g.near(cell)
+                .filter(|&c| has_core[c as usize])
+                .filter(|&c| g.range(c).any(|j| core[j] && within(p, g.pts[j], eps2)))
+                .map(|c| cell_label[c as usize])
+                .min()
+        };
     }
     Ok(DbscanLabels {
         labels,
