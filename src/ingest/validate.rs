@@ -93,16 +93,27 @@ pub fn prepare(batch: ParsedBatch, ctx: &Context<'_>) -> Result<Prepared, Ingest
     let (metric, fix) = match ctx.dataset.metric_crs.as_deref() {
         Some(s) => (Crs::parse(s)?, false),
         None => {
+            // the centre of the points that pass the input CRS's area check: a row far
+            // outside it (RD numbers out of range) must not drag the centre elsewhere
             let ok: Vec<&(f64, f64)> = ll
                 .iter()
-                .filter(|(lon, lat)| lon.abs() <= 180.0 && lat.abs() <= 90.0)
+                .filter(|(lon, lat)| {
+                    lon.abs() <= 180.0 && lat.abs() <= 90.0 && inside(input_area, *lon, *lat)
+                })
                 .collect();
             if ok.is_empty() {
                 (Crs::RD_NEW, false)
             } else {
                 let n = ok.len() as f64;
                 let (sx, sy) = ok.iter().fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
-                (Crs::metric_for(sx / n, sy / n), true)
+                let (cx, cy) = (sx / n, sy / n);
+                if swapped_dutch(ctx.input_crs, cx, cy)? {
+                    // do not fix a UTM zone in the Indian Ocean for a Dutch data lab: judge
+                    // the rows against RD New, which rejects them with the swapped-axes hint
+                    (Crs::RD_NEW, false)
+                } else {
+                    (Crs::metric_for(cx, cy), true)
+                }
             }
         }
     };
@@ -145,6 +156,16 @@ pub fn prepare(batch: ParsedBatch, ctx: &Context<'_>) -> Result<Prepared, Ingest
         fix_metric_crs: fix,
         detected: batch.detected,
     })
+}
+
+/// True when a batch centre given as WGS84 lies outside the Netherlands but would lie inside
+/// it with longitude and latitude swapped (`[52.44, 4.83]` instead of `[4.83, 52.44]`).
+fn swapped_dutch(input: Crs, lon: f64, lat: f64) -> Result<bool, IngestError> {
+    if input != Crs::WGS84 {
+        return Ok(false);
+    }
+    let rd = Crs::RD_NEW.area_of_use()?;
+    Ok(!inside(rd, lon, lat) && inside(rd, lat, lon))
 }
 
 fn inside(area: (f64, f64, f64, f64), lon: f64, lat: f64) -> bool {
