@@ -27,7 +27,7 @@ async fn dataset_lifecycle() {
         .await
         .problem(409, "dataset_exists");
     app.create_dataset("ds-2", Some("EPSG:28992")).await;
-    let list = app.call(get("/datasets")).await.expect(200).json();
+    let list = app.call(get("/datasets").admin()).await.expect(200).json();
     let ids: Vec<&str> = list["datasets"]
         .as_array()
         .expect("datasets")
@@ -57,6 +57,21 @@ async fn dataset_lifecycle() {
     app.call(get("/datasets/nope"))
         .await
         .problem(404, "not_found");
+    // a dataset deleted with its data and created again starts empty
+    app.ingest(
+        "ds-2",
+        "incidents",
+        "text/csv",
+        "",
+        generated_incidents("D", 7, "ggd"),
+    )
+    .await
+    .expect(200);
+    app.call(delete("/datasets/ds-2").admin()).await.expect(204);
+    app.create_dataset("ds-2", None).await;
+    assert_eq!(app.matched("ds-2.incidents", "").await, 0);
+    let d = app.call(get("/datasets/ds-2")).await.expect(200).json();
+    assert_eq!(d["metric_crs"], json!(null), "{d}");
     // delete: 204, then gone everywhere
     app.call(delete("/datasets/ds-1").admin()).await.expect(204);
     app.call(get("/datasets/ds-1"))
@@ -242,6 +257,17 @@ fn deep_geometrycollection() -> Vec<u8> {
 
 #[tokio::test]
 async fn hostile_fixtures_answer_as_expected() {
+    hostile_fixtures(Some("EPSG:28992")).await;
+}
+
+/// The same answers when the dataset is new and its metric CRS is not fixed yet (the first
+/// batch decides it): swapped axes must not turn a Dutch dataset into a UTM one.
+#[tokio::test]
+async fn hostile_fixtures_answer_as_expected_in_a_new_dataset() {
+    hostile_fixtures(None).await;
+}
+
+async fn hostile_fixtures(metric: Option<&str>) {
     let app = TestApp::new();
     let exp: Value = serde_json::from_slice(&read_fixture("hostile/expected.json")).expect("json");
     let files = exp["files"].as_array().expect("files");
@@ -249,7 +275,7 @@ async fn hostile_fixtures_answer_as_expected() {
     for (i, f) in files.iter().enumerate() {
         let file = f["file"].as_str().expect("file");
         let ds = format!("h{i}");
-        app.create_dataset(&ds, Some("EPSG:28992")).await;
+        app.create_dataset(&ds, metric).await;
         let body = if file == "deep_geometrycollection.geojson.gz" {
             deep_geometrycollection()
         } else {
@@ -449,6 +475,11 @@ async fn media_type_and_body_limit() {
     app.ingest("m", "incidents", "text/csv", "", big)
         .await
         .problem(413, "body_too_large");
+    // a claimed length over the limit is refused from the header
+    let r = post("/datasets/m/incidents", "text/csv", "a,b\n")
+        .admin()
+        .header("content-length", "1073741824");
+    app.call(r).await.problem(413, "body_too_large");
     assert_eq!(app.matched("m.incidents", "").await, 5);
 }
 

@@ -125,8 +125,7 @@ async fn claimed_gigabyte_is_refused_from_the_header() {
         status_line.starts_with("HTTP/1.1 413"),
         "413 from the Content-Length header alone, got {status_line:?}"
     );
-    // the same for the admin key route and dataset creation (body limits everywhere)
-    // and the server stays responsive
+    // the server stays responsive
     let (st, _) = get_json(&s.url("/health"), None).await;
     assert_eq!(st, 200);
 }
@@ -181,4 +180,60 @@ async fn import_command_loads_a_file() {
         v["features"][0]["geometry"]["coordinates"],
         json!([118169.274, 495794.454])
     );
+}
+
+#[tokio::test]
+async fn streamed_chunked_body_of_many_megabytes() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = Server::start(dir.path(), &[], &[("HOTSPOTS_ADMIN_KEY", ADMIN)]);
+    let c = reqwest::Client::new();
+    let r = c
+        .post(s.url("/datasets"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"id": "stream"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status().as_u16(), 201);
+    const N: usize = 120_000;
+    let body = generated_incidents("S", N, "gemeente");
+    assert!(body.len() > 8 << 20, "{} bytes", body.len());
+    let addr = s.addr;
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut t = std::net::TcpStream::connect(addr).expect("connect");
+        t.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+        let head = format!(
+            "POST /datasets/stream/incidents HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\n\
+             Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        );
+        t.write_all(head.as_bytes()).expect("head");
+        // 64 KiB chunks, cut anywhere (also inside rows and numbers)
+        for chunk in body.as_bytes().chunks(65_536) {
+            t.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).expect("size");
+            t.write_all(chunk).expect("chunk");
+            t.write_all(b"\r\n").expect("crlf");
+        }
+        t.write_all(b"0\r\n\r\n").expect("end");
+        let mut out = Vec::new();
+        t.read_to_end(&mut out).expect("read answer");
+        String::from_utf8_lossy(&out).into_owned()
+    })
+    .await
+    .expect("join");
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "{}",
+        &answer[..answer.len().min(300)]
+    );
+    let json_start = answer.find('{').expect("json body");
+    let v: Value = serde_json::from_str(answer[json_start..].trim_end()).expect("answer JSON");
+    assert_eq!(v["accepted"], json!(N), "{v}");
+    let (st, v) = get_json(
+        &s.url("/collections/stream.incidents/items?limit=1"),
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["numberMatched"], json!(N));
 }

@@ -19,6 +19,16 @@ use tower::ServiceExt;
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
 /// The admin key every test app is opened with.
 pub const ADMIN: &str = "test-admin-key-0123456789";
+/// Organisations made members of every test dataset.
+pub const MEMBERS: [&str; 7] = [
+    "gemeente",
+    "politie",
+    "woningcorporatie",
+    "ggd",
+    "zorgaanbieder",
+    "buurtapp",
+    "x",
+];
 /// The OGC URI of RD New.
 pub const RD_URI: &str = "http://www.opengis.net/def/crs/EPSG/0/28992";
 /// The OGC URI of CRS84.
@@ -196,7 +206,10 @@ impl TestApp {
 
     /// Creates a dataset as admin (201 asserted).
     pub async fn create_dataset(&self, id: &str, metric_crs: Option<&str>) -> Value {
-        let mut body = json!({"id": id, "title": format!("test {id}")});
+        // open data (anonymous callers may know it) with every organisation the tests use
+        // as a member, so that access is decided by tiers and sources alone
+        let mut body = json!({"id": id, "title": format!("test {id}"), "open": true,
+                              "members": MEMBERS});
         if let Some(m) = metric_crs {
             body["metric_crs"] = json!(m);
         }
