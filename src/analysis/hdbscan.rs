@@ -80,9 +80,16 @@ pub fn hdbscan(
             persistence: vec![],
         });
     }
-    let t = KdTree::new(coords);
-    let core2 = core_distances2(&t, coords, min_samples.min(n - 1) + 1);
-    let mut mst = boruvka_mst(&t, coords, &core2);
+    // Work in kd-tree order (coordinates copied so leaves are contiguous in memory), then map
+    // the MST back to input indices.
+    let mut t = KdTree::new(coords);
+    let input_of = std::mem::replace(&mut t.idx, (0..n as u32).collect());
+    let sorted: Vec<[f64; 2]> = input_of.iter().map(|&i| coords[i as usize]).collect();
+    let core2 = core_distances2(&t, &sorted, min_samples.min(n - 1) + 1);
+    let mut mst: Vec<(u32, u32, f64)> = boruvka_mst(&t, &sorted, &core2)
+        .into_iter()
+        .map(|(a, b, w)| (input_of[a as usize], input_of[b as usize], w))
+        .collect();
     mst.sort_by(|a, b| a.2.total_cmp(&b.2));
     let hierarchy = single_linkage(n, &mst);
     let tree = condense(n, &hierarchy, min_cluster_size);
