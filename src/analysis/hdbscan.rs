@@ -25,6 +25,9 @@
 //! Per cluster we report the EOM `stability` and the package's `cluster_persistence_`
 //! (`stability / (size · max λ)`, or 1 when max λ is 0 or infinite).
 //!
+//! Cost: 1M points (clustered, min_cluster_size = min_samples = 20) take about 3.3 s and 176 MB
+//! on the 2-core development machine; the package needs ~66 s and 1.9 GB there.
+//!
 //! **Cluster ids** differ from the package's (which follow its tree's internal numbering): ours
 //! are `0, 1, ...` in the order of each cluster's lowest input index, stable for the same points in
 //! the same order. Tied mutual-reachability distances admit several minimum spanning trees; all
