@@ -157,3 +157,30 @@ async fn etag_revalidation_and_change_after_ingest() {
     assert_ne!(new_tag, tag);
     assert_eq!(after.json()["numberMatched"], serde_json::json!(713));
 }
+
+#[tokio::test]
+async fn slow_requests_time_out_with_503() {
+    let setup = TestApp::new();
+    setup.create_dataset("slow", Some("EPSG:28992")).await;
+    let TestApp { dir, .. } = setup;
+    let app = TestApp::open(
+        dir,
+        Settings {
+            request_timeout: std::time::Duration::from_millis(5),
+            ..Settings::default()
+        },
+    );
+    // 20,000 rows take longer than 5 ms (parse, PROJ, fsync, index)
+    let r = app
+        .ingest(
+            "slow",
+            "incidents",
+            "text/csv",
+            "",
+            generated_incidents("T", 20_000, "ggd"),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 503, "{}", r.text());
+    // the service still answers quick requests
+    app.call(get("/health")).await.expect(200);
+}
