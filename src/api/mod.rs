@@ -5,6 +5,7 @@ pub mod admin;
 pub mod analysis;
 pub mod audit;
 pub mod cache;
+pub mod clusters;
 pub mod datasets;
 pub mod error;
 pub mod extract;
@@ -163,6 +164,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/datasets/{id}/proximity", get(proximity::proximity))
         .route("/datasets/{id}/concentration", get(insights::concentration))
+        .route("/datasets/{id}/clusters", get(clusters::clusters))
+        .route("/datasets/{id}/density", get(clusters::density))
         .route("/datasets/{id}/coverage", get(insights::coverage))
         .route("/datasets/{id}/proximity/nearest", get(proximity::nearest))
         .route(
