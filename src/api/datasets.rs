@@ -62,7 +62,7 @@ pub async fn list(
 pub async fn describe(
     State(st): State<AppState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    PathOk(id): PathOk<String>,
     headers: HeaderMap,
     q: Query,
 ) -> ApiResult<Response> {
@@ -149,7 +149,7 @@ pub async fn create(
 pub async fn remove(
     State(st): State<AppState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    PathOk(id): PathOk<String>,
     q: Query,
 ) -> ApiResult<Response> {
     q.allow(&[])?;
@@ -215,6 +215,28 @@ fn too_large() -> ApiError {
     )
 }
 
+/// `Path` whose rejection is problem+json: a segment with bad percent-encoding or invalid
+/// UTF-8 names no resource, so it is a 404 `not_found` like any other unknown id.
+pub struct PathOk<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for PathOk<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, s).await {
+            Ok(Path(t)) => Ok(PathOk(t)),
+            Err(e) => Err(ApiError::not_found(format!(
+                "no such resource: {}",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
 /// Maps body read failures: over the limit is 413, anything else 400.
 pub fn body_error(e: BytesRejection) -> ApiError {
     let status = e.status();
@@ -264,7 +286,7 @@ pub async fn ingest(
     State(st): State<AppState>,
     _: ClaimedLength,
     Caller(who): Caller,
-    Path((id, layer)): Path<(String, String)>,
+    PathOk((id, layer)): PathOk<(String, String)>,
     headers: HeaderMap,
     q: Query,
     body: Result<Bytes, BytesRejection>,
@@ -312,7 +334,7 @@ pub async fn update(
     State(st): State<AppState>,
     _: ClaimedLength,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    PathOk(id): PathOk<String>,
     headers: HeaderMap,
     q: Query,
     body: Result<Bytes, BytesRejection>,
@@ -338,7 +360,7 @@ pub async fn member(
     State(st): State<AppState>,
     Caller(who): Caller,
     method: axum::http::Method,
-    Path((id, org)): Path<(String, String)>,
+    PathOk((id, org)): PathOk<(String, String)>,
     q: Query,
 ) -> ApiResult<Response> {
     q.allow(&[])?;

@@ -2,6 +2,7 @@
 //! landing page, conformance, the API document, collections (`{dataset}.{layer}`) and items.
 
 use super::AppState;
+use super::datasets::PathOk;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
 use super::features::{self, rfc3339};
@@ -10,7 +11,7 @@ use crate::crs::Crs;
 use crate::index::{DatasetSnapshot, Filter};
 use crate::model::{DatasetId, Layer};
 use crate::privacy::Principal;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -208,7 +209,7 @@ pub async fn collections(
 pub async fn collection(
     State(st): State<AppState>,
     Caller(who): Caller,
-    Path(cid): Path<String>,
+    PathOk(cid): PathOk<String>,
     headers: HeaderMap,
     q: Query,
 ) -> ApiResult<Response> {
@@ -292,7 +293,7 @@ const ITEM_PARAMS: &[&str] = &[
 pub async fn items(
     State(st): State<AppState>,
     Caller(who): Caller,
-    Path(cid): Path<String>,
+    PathOk(cid): PathOk<String>,
     headers: HeaderMap,
     q: Query,
 ) -> ApiResult<Response> {
@@ -454,7 +455,7 @@ fn page_links(
 pub async fn item(
     State(st): State<AppState>,
     Caller(who): Caller,
-    Path((cid, fid)): Path<(String, String)>,
+    PathOk((cid, fid)): PathOk<(String, String)>,
     headers: HeaderMap,
     q: Query,
 ) -> ApiResult<Response> {
