@@ -658,3 +658,57 @@ async fn items_errors_are_problems() {
         .await
         .problem(405, "method_not_allowed");
 }
+
+/// Odd inputs on every read route: a 2xx or a problem+json 4xx, never a 5xx or a panic.
+#[tokio::test]
+async fn odd_inputs_never_give_a_server_error() {
+    let app = zaandam().await;
+    let items = "/collections/zd.incidents/items";
+    let cases = [
+        format!("{items}?bbox=1e309,0,1,1"),
+        format!("{items}?bbox=-180,-90,180,90"),
+        format!("{items}?bbox=-180,-90,180,90&bbox-crs=EPSG:28992"),
+        format!("{items}?bbox=-1e12,-1e12,1e12,1e12&bbox-crs=EPSG:28992"),
+        format!("{items}?bbox=0,0,0,0"),
+        format!("{items}?bbox=4.8,52.4,4.9,52.5,1"),
+        format!("{items}?bbox=4.8,52.4,0,4.9,52.5,10"),
+        format!("{items}?bbox=,,,"),
+        format!("{items}?datetime=%2B275760-09-13T00:00:00Z"),
+        format!("{items}?datetime=9999-12-31"),
+        format!("{items}?datetime=0000-01-01/.."),
+        format!("{items}?datetime=/"),
+        format!("{items}?datetime=2024-01-01T00:00:00Z/2024-01-01T00:00:00Z/2025"),
+        format!("{items}?crs=urn:ogc:def:crs:EPSG::28992"),
+        format!("{items}?crs="),
+        format!("{items}?category="),
+        format!("{items}?category=,,,"),
+        format!("{items}?source=%00"),
+        format!("{items}?limit=1.5"),
+        format!("{items}?offset=-1"),
+        format!("{items}?%ZZ=1"),
+        format!("{items}?="),
+        format!("{items}?&&&"),
+        format!("{items}/-1"),
+        format!("{items}/99999999999999999999999"),
+        "/collections/%FF.incidents/items".to_owned(),
+        "/collections/.incidents".to_owned(),
+        "/collections/zd.".to_owned(),
+        "/collections/zd.incidents.incidents".to_owned(),
+        "/datasets/%FF".to_owned(),
+        "/datasets/zd/incidents".to_owned(),
+    ];
+    for uri in cases {
+        let r = app.call(get(&uri).admin()).await;
+        assert!(r.status.as_u16() < 500, "{uri}: {} {}", r.status, r.text());
+        if !r.status.is_success() {
+            assert_eq!(
+                r.header("content-type"),
+                Some("application/problem+json"),
+                "{uri}: {} {}",
+                r.status,
+                r.text()
+            );
+            assert!(r.json()["code"].is_string(), "{uri}");
+        }
+    }
+}
