@@ -15,6 +15,11 @@
 //! - `HOTSPOTS_BENCH_DIR`: work directory (default: a temporary directory, removed after).
 //! - `HOTSPOTS_BENCH_NO_PEER=1`: skip the pandas peer.
 //!
+//! For profiling, the child modes can be run by hand on the bench binary:
+//! `child-gen DIR N` writes the two CSVs; `child-ingest FILE DATADIR EPSG:4326`,
+//! `child-split FILE DATADIR CRS`, `child-reload DATADIR`, `child-query DATADIR N COUNT`; `child-sqlexp FILE DIR` runs the
+//! SQLite what-if experiments of `foundation/sqlexp.rs` (not part of the default run).
+//!
 //! Figures and their interpretation: `benches/README.md`.
 
 #[path = "foundation/child.rs"]
@@ -23,6 +28,8 @@ mod child;
 mod data;
 #[path = "foundation/query.rs"]
 mod query;
+#[path = "foundation/sqlexp.rs"]
+mod sqlexp;
 #[path = "foundation/util.rs"]
 mod util;
 
@@ -155,6 +162,8 @@ fn size_runs(n: usize, work: &Path) -> (Vec<Value>, Value) {
         "n": n, "open_s": med(&reloads, "open_s"), "scan_s": med(&reloads, "scan_s"),
         "rtree_s": med(&reloads, "rtree_s"),
         "heap_per_incident": r["heap_bytes"].as_f64().unwrap_or(0.0) / n as f64,
+        "exact_per_incident": (r["column_bytes"].as_f64().unwrap_or(0.0)
+            + r["tree_bytes"].as_f64().unwrap_or(0.0)) / n as f64,
         "rss_per_incident": med(&reloads, "rss_delta") / n as f64, "query": q,
     });
     for f in [&files.wgs84, &files.rd] {
@@ -202,19 +211,20 @@ fn report(fmts: &[Value], sizes: &[Value]) {
         );
     }
     println!(
-        "\n| N | reload s (scan / R-tree) | heap B/incident | RSS B/incident | items median ms | p95 ms | gzip median ms | returned |"
+        "\n| N | reload s (scan / R-tree) | heap_bytes() B/incident | columns+tree walk B/incident | RSS B/incident | items median ms | p95 ms | gzip median ms | returned |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for s in sizes {
         let q = &s["query"];
         let g = |v: &Value, k: &str| v[k].as_f64().unwrap_or(0.0);
         println!(
-            "| {} | {:.3} ({:.3} / {:.3}) | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.0} |",
+            "| {} | {:.3} ({:.3} / {:.3}) | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.0} |",
             s["n"],
             g(s, "open_s"),
             g(s, "scan_s"),
             g(s, "rtree_s"),
             g(s, "heap_per_incident"),
+            g(s, "exact_per_incident"),
             g(s, "rss_per_incident"),
             g(q, "median_ms"),
             g(q, "p95_ms"),
@@ -261,6 +271,11 @@ fn main() {
         "child-ingest" => child::ingest(&p(1), &p(2), a(3)),
         "child-split" => child::split(&p(1), &p(2), a(3)),
         "child-reload" => child::reload(&p(1)),
+        "child-gen" => {
+            let files = data::write(&p(1), a(2).parse().unwrap_or(0)).expect("write data");
+            serde_json::json!({"wgs84": files.wgs84, "rd": files.rd})
+        }
+        "child-sqlexp" => sqlexp::run(&p(1), &p(2)),
         "child-query" => query::query(&p(1), a(2).parse().unwrap_or(0), a(3).parse().unwrap_or(0)),
         _ => return parent(),
     };

@@ -116,6 +116,37 @@ pub fn split(file: &Path, dir: &Path, crs: &str) -> Value {
     })
 }
 
+/// Bytes of the R-tree's node arrays: every node, leaf or parent, is one `RTreeNode` slot in
+/// its parent's `Vec` (a lower bound: `Vec` spare capacity and allocator headers not counted).
+fn tree_bytes(tree: &rstar::RTree<IndexedPoint>) -> usize {
+    fn walk(p: &rstar::ParentNode<IndexedPoint>) -> usize {
+        let slot = std::mem::size_of::<rstar::RTreeNode<IndexedPoint>>();
+        p.children().len() * slot
+            + p.children()
+                .iter()
+                .map(|c| match c {
+                    rstar::RTreeNode::Parent(q) => walk(q),
+                    rstar::RTreeNode::Leaf(_) => 0,
+                })
+                .sum::<usize>()
+    }
+    walk(tree.root()) + std::mem::size_of::<rstar::ParentNode<IndexedPoint>>()
+}
+
+/// Bytes of the column vectors (capacity) and dictionaries, without the R-tree.
+fn column_bytes(inc: &hotspots::index::Incidents) -> usize {
+    let strings = |v: &Vec<String>| v.iter().map(|s| s.capacity() + 24).sum::<usize>();
+    inc.fid.capacity() * 8
+        + (inc.lon.capacity() + inc.lat.capacity() + inc.x.capacity() + inc.y.capacity()) * 8
+        + inc.t.capacity() * 8
+        + (inc.cat.capacity() + inc.src.capacity()) * 2
+        + inc.subject.capacity() * 4
+        + inc.cell.capacity() * 8
+        + strings(&inc.categories)
+        + strings(&inc.sources)
+        + strings(&inc.subjects)
+}
+
 /// `App::open` of an existing data dir, with the resident memory it added; then the stages of
 /// the snapshot load on their own (SQLite scan, R-tree bulk load).
 pub fn reload(dir: &Path) -> Value {
@@ -140,6 +171,8 @@ pub fn reload(dir: &Path) -> Value {
     black_box(tree.size());
     json!({
         "rows": n, "open_s": open_s, "heap_bytes": inc.heap_bytes(),
+        "column_bytes": column_bytes(inc), "tree_bytes": tree_bytes(&inc.tree),
+        "node_slot_bytes": std::mem::size_of::<rstar::RTreeNode<IndexedPoint>>(),
         "rss_delta": rss1.saturating_sub(rss0), "rss_after": rss1, "hwm": hwm,
         "scan_s": scan_s, "rtree_s": rtree_s,
     })

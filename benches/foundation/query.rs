@@ -76,15 +76,22 @@ async fn run(app: axum::Router, key: &str, bbs: &[[f64; 4]], gzip: bool) -> (Vec
     (secs, returned)
 }
 
-/// The stages of the items handler on the same boxes, outside HTTP.
+/// The stages of the items handler on the same boxes, outside HTTP. The filters are parsed in
+/// a first pass: parsing builds and drops a PROJ context, which evicts the caches and made the
+/// R-tree select that follows it look 50x slower than it is.
 fn stages(st: &AppState, bbs: &[[f64; 4]]) -> Value {
     let ds = DatasetId::new(DATASET).expect("id");
     let snap = st.app.catalog.get(&ds).expect("snapshot");
     let mut t = [const { Vec::new() }; 5];
+    let mut filters = Vec::new();
     for b in bbs {
         let q = Query(vec![("bbox".into(), bbox_param(b))]);
-        let (s0, f) = timed(|| filters::parse_filter(&q, &snap).ok().expect("filter"));
-        let (s1, rows) = timed(|| snap.incidents.select(&f));
+        let (s, f) = timed(|| filters::parse_filter(&q, &snap).ok().expect("filter"));
+        t[0].push(s);
+        filters.push(f);
+    }
+    for f in &filters {
+        let (s1, rows) = timed(|| snap.incidents.select(f));
         let page: Vec<u32> = rows.iter().take(LIMIT).copied().collect();
         let fids: Vec<i64> = page
             .iter()
@@ -100,11 +107,13 @@ fn stages(st: &AppState, bbs: &[[f64; 4]]) -> Value {
                 .collect::<Vec<_>>()
         });
         let (s4, body) = timed(|| {
-            serde_json::to_vec(&json!({"type": "FeatureCollection", "features": feats}))
-                .expect("json")
+            let mut m = serde_json::Map::new();
+            m.insert("type".into(), "FeatureCollection".into());
+            m.insert("features".into(), Value::Array(feats));
+            serde_json::to_vec(&m).expect("json")
         });
         std::hint::black_box(body);
-        for (v, s) in t.iter_mut().zip([s0, s1, s2, s3, s4]) {
+        for (v, s) in t[1..].iter_mut().zip([s1, s2, s3, s4]) {
             v.push(s);
         }
     }
