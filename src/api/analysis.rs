@@ -21,7 +21,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use h3o::CellIndex;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// The filters every analysis takes.
@@ -224,20 +224,6 @@ pub(crate) fn in_box(cell: CellIndex, b: Option<[f64; 4]>) -> bool {
         let c = h3o::LatLng::from(cell);
         c.lng() >= b[0] && c.lng() <= b[2] && c.lat() >= b[1] && c.lat() <= b[3]
     })
-}
-
-/// Replaces the counts in `obj[keys]` that the tier may not see by `null` and marks the object.
-pub(crate) fn suppress(obj: &mut Map<String, Value>, keys: &[&str], rules: &CellRules) -> bool {
-    let mut hidden = false;
-    for k in keys {
-        if let Some(n) = obj.get(*k).and_then(Value::as_u64)
-            && rules.count(n).is_none()
-        {
-            obj.insert((*k).to_owned(), Value::Null);
-            hidden = true;
-        }
-    }
-    hidden
 }
 
 pub(crate) fn disclosure_json(scope: &Scope, who: &Principal) -> Value {
@@ -452,8 +438,12 @@ pub async fn emerging(
                 props.insert("total_count".into(), Value::Null);
             }
             if let Some(Value::Array(series)) = props.get_mut("series") {
-                for b in series.iter_mut().filter_map(Value::as_object_mut) {
-                    hidden |= suppress(b, &["count"], &sc.rules);
+                let bins: Vec<u64> = c.series.iter().map(|b| u64::from(b.count)).collect();
+                for (b, hide) in series.iter_mut().zip(series_hidden(&bins, hide_total, &sc.rules)) {
+                    if hide {
+                        b["count"] = Value::Null;
+                        hidden = true;
+                    }
                 }
             }
             if hidden && sc.rules.min_count > 1 {
@@ -470,6 +460,18 @@ pub async fn emerging(
     })
     .await?;
     geojson_response(v, &key, &headers)
+}
+
+/// Which bin counts of a cell's series to hide. The series adds up to the cell's published
+/// `total_count`, so the bins get secondary suppression among themselves (one hidden bin
+/// among shown ones would be the total minus the rest); when the total itself is hidden, every
+/// non-zero bin is, or the bins would add the total back up.
+fn series_hidden(bins: &[u64], total_hidden: bool, rules: &CellRules) -> Vec<bool> {
+    if total_hidden {
+        bins.iter().map(|&b| b > 0).collect()
+    } else {
+        hidden_counts(bins, rules)
+    }
 }
 
 /// `GET /datasets/{id}/emerging/compare`: counts before and after a date per cell.

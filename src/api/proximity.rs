@@ -4,18 +4,19 @@
 
 use super::AppState;
 use super::analysis::{
-    Scope, cache_key, cached, disclosure_json, geojson_response, own_params_except, scope,
-    snapshot, suppress,
+    Scope, cache_key, cached, disclosure_json, geojson_response, own_params_except, scope, snapshot,
 };
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
 use super::features::round;
 use crate::analysis::proximity::{
-    self, ProxFacility, ProxIncident, ProximityError, ProximityParams, ProximityReport,
+    self, FacilityStats, ProxFacility, ProxIncident, ProximityError, ProximityParams,
+    ProximityReport,
 };
 use crate::index::{DatasetSnapshot, Filter};
 use crate::model::Tier;
 use crate::privacy::Principal;
+use crate::privacy::disclosure::{CellRules, hidden_counts};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -144,26 +145,32 @@ fn collection(
         props.remove("x");
         props.remove("y");
         props.insert("name".into(), json!(f.name));
-        let ring_keys: Vec<String> = props
-            .keys()
-            .filter(|k| k.starts_with("ring_") && !k.ends_with("_expected"))
-            .cloned()
-            .collect();
-        let mut keys: Vec<&str> = ring_keys.iter().map(String::as_str).collect();
-        keys.push("count");
-        let hidden = suppress(&mut props, &keys, rules);
-        if hidden {
-            props.insert("ratio".into(), Value::Null);
+        let (count_hidden, rings_hidden) = hidden_figures(stats, report.summary.radius_m, rules);
+        for (ring, &hide) in stats.rings.iter().zip(&rings_hidden) {
+            if hide {
+                props.insert(ring.label.clone(), Value::Null);
+            }
         }
+        if count_hidden {
+            // the ratio and the Poisson p-value with its expected count would give it back
+            for k in ["count", "ratio", "p_value"] {
+                props.insert(k.into(), Value::Null);
+            }
+        }
+        let hidden = count_hidden || rings_hidden.contains(&true);
         props.insert("count_suppressed".into(), json!(hidden));
         features.push(json!({"type": "Feature", "id": f.id,
             "geometry": {"type": "Point", "coordinates": [round(f.lon, 7), round(f.lat, 7)]}, "properties": props}));
     }
     let mut summary = serde_json::to_value(&report.summary).unwrap_or_default();
     let mut hist = serde_json::to_value(&report.histogram).unwrap_or_default();
+    // the bins add up to the published n_units: secondary suppression over them
+    let bin_counts: Vec<u64> = report.histogram.bins.iter().map(|b| b.count).collect();
     if let Some(bins) = hist["bins"].as_array_mut() {
-        for b in bins.iter_mut().filter_map(Value::as_object_mut) {
-            suppress(b, &["count"], rules);
+        for (b, hide) in bins.iter_mut().zip(hidden_counts(&bin_counts, rules)) {
+            if hide {
+                b["count"] = Value::Null;
+            }
         }
     }
     summary["histogram"] = hist;
@@ -173,6 +180,26 @@ fn collection(
     summary["confidential_facilities_excluded"] = json!(who.tier != Tier::Private);
     summary["disclosure"] = disclosure_json(sc, who);
     json!({"type": "FeatureCollection", "features": features, "summary": summary})
+}
+
+/// Which figures of a facility to hide: its count within `radius_m` when it is small, and its
+/// rings with secondary suppression over the rings inside `radius_m` (they add up to the
+/// published count, so one hidden ring among shown ones could be subtracted back); rings
+/// outside the radius add up to nothing published and get primary suppression.
+fn hidden_figures(stats: &FacilityStats, radius_m: f64, rules: &CellRules) -> (bool, Vec<bool>) {
+    let inside: Vec<usize> = (0..stats.rings.len())
+        .filter(|&i| stats.rings[i].outer_m <= radius_m + 1e-9)
+        .collect();
+    let counts: Vec<u64> = inside.iter().map(|&i| stats.rings[i].count).collect();
+    let mut hidden: Vec<bool> = stats
+        .rings
+        .iter()
+        .map(|r| rules.count(r.count).is_none())
+        .collect();
+    for (&i, h) in inside.iter().zip(hidden_counts(&counts, rules)) {
+        hidden[i] = h;
+    }
+    (rules.count(stats.count).is_none(), hidden)
 }
 
 /// Each incident with its nearest facility (`near_fid`, `near_dist_m`, as ArcGIS Near).
