@@ -614,6 +614,11 @@ async fn responses_fit_their_schemas_on_real_data() {
                 "/datasets/{id}/concentration" => &["resolution=8&top=3", "by=subject&top=3"],
                 "/datasets/{id}/coverage" => &["resolution=8"],
                 "/datasets/{id}/proximity" => &["radius_m=300&rings_m=100,300&simulations=19"],
+                "/datasets/{id}/clusters" => &["method=hdbscan&hull=concave"],
+                "/datasets/{id}/density" => {
+                    &["output=h3&resolution=8", "kernel=gaussian&cell_m=250"]
+                }
+                "/datasets/{id}/picture" => &["f=html", "datetime=2024-01-01/2024-12-31"],
                 _ => &[],
             };
             uris.extend(extra.iter().map(|q| format!("{uri}?{q}")));
