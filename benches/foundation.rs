@@ -213,12 +213,12 @@ fn report(fmts: &[Value], sizes: &[Value]) {
     println!(
         "\n| N | reload s (scan / R-tree) | heap_bytes() B/incident | columns+tree walk B/incident | RSS B/incident | items median ms | p95 ms | gzip median ms | returned |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for s in sizes {
         let q = &s["query"];
         let g = |v: &Value, k: &str| v[k].as_f64().unwrap_or(0.0);
         println!(
-            "| {} | {:.3} ({:.3} / {:.3}) | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.0} |",
+            "| {} | {:.3} ({:.3} / {:.3}) | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} / {:.2} | {:.0} |",
             s["n"],
             g(s, "open_s"),
             g(s, "scan_s"),
@@ -229,6 +229,8 @@ fn report(fmts: &[Value], sizes: &[Value]) {
             g(q, "median_ms"),
             g(q, "p95_ms"),
             g(q, "gzip_median_ms"),
+            g(q, "rd_bbox_median_ms"),
+            g(q, "rd_bbox_p95_ms"),
             g(q, "returned_mean")
         );
         println!("  query stages (median ms) n={}: {}", s["n"], q["stages"]);

@@ -21,8 +21,8 @@ use tower::ServiceExt;
 const LIMIT: usize = 1000;
 const WARMUP: usize = 20;
 
-/// Lon/lat boxes of RD squares that hold `expect` incidents on average.
-fn boxes(n: usize, expect: f64, count: usize) -> Vec<[f64; 4]> {
+/// RD squares that hold `expect` incidents on average, and the lon/lat box around each.
+fn boxes(n: usize, expect: f64, count: usize) -> Vec<([f64; 4], [f64; 4])> {
     let area = (BOX_RD[2] - BOX_RD[0]) * (BOX_RD[3] - BOX_RD[1]);
     let half = (expect / n as f64 * area).sqrt() / 2.0;
     let t = Transformer::new(Crs::RD_NEW, Crs::WGS84).expect("transformer");
@@ -33,7 +33,7 @@ fn boxes(n: usize, expect: f64, count: usize) -> Vec<[f64; 4]> {
             let cy = rng.random_range(BOX_RD[1] + half..BOX_RD[3] - half);
             let (w, s) = t.point(cx - half, cy - half).expect("corner");
             let (e, n) = t.point(cx + half, cy + half).expect("corner");
-            [w, s, e, n]
+            ([cx - half, cy - half, cx + half, cy + half], [w, s, e, n])
         })
         .collect()
 }
@@ -42,14 +42,26 @@ fn bbox_param(b: &[f64; 4]) -> String {
     format!("{:.7},{:.7},{:.7},{:.7}", b[0], b[1], b[2], b[3])
 }
 
-/// Times every request; returns the seconds and the numberReturned of each.
-async fn run(app: axum::Router, key: &str, bbs: &[[f64; 4]], gzip: bool) -> (Vec<f64>, Vec<f64>) {
+/// Times every request; returns the seconds and the numberReturned of each. With `rd` the
+/// box is sent in RD New (`bbox-crs=EPSG:28992`), a path on which the handler calls no PROJ.
+async fn run(
+    app: axum::Router,
+    key: &str,
+    bbs: &[([f64; 4], [f64; 4])],
+    gzip: bool,
+    rd: bool,
+) -> (Vec<f64>, Vec<f64>) {
     let (mut secs, mut returned) = (Vec::new(), Vec::new());
-    for (i, b) in bbs.iter().enumerate() {
-        let uri = format!(
-            "/collections/{DATASET}.incidents/items?bbox={}&limit={LIMIT}",
-            bbox_param(b)
-        );
+    for (i, (b_rd, b_ll)) in bbs.iter().enumerate() {
+        let bbox = if rd {
+            format!(
+                "{:.3},{:.3},{:.3},{:.3}&bbox-crs=EPSG:28992",
+                b_rd[0], b_rd[1], b_rd[2], b_rd[3]
+            )
+        } else {
+            bbox_param(b_ll)
+        };
+        let uri = format!("/collections/{DATASET}.incidents/items?bbox={bbox}&limit={LIMIT}");
         let mut req = Request::get(uri)
             .header(header::HOST, "localhost")
             .header(header::AUTHORIZATION, format!("Bearer {key}"));
@@ -67,7 +79,7 @@ async fn run(app: axum::Router, key: &str, bbs: &[[f64; 4]], gzip: bool) -> (Vec
         assert!(status.is_success(), "status {status}");
         if i >= WARMUP {
             secs.push(dt);
-            if !gzip {
+            if !gzip && !rd {
                 let v: Value = serde_json::from_slice(&bytes).expect("json");
                 returned.push(v["numberReturned"].as_f64().unwrap_or(0.0));
             }
@@ -79,12 +91,12 @@ async fn run(app: axum::Router, key: &str, bbs: &[[f64; 4]], gzip: bool) -> (Vec
 /// The stages of the items handler on the same boxes, outside HTTP. The filters are parsed in
 /// a first pass: parsing builds and drops a PROJ context, which evicts the caches and made the
 /// R-tree select that follows it look 50x slower than it is.
-fn stages(st: &AppState, bbs: &[[f64; 4]]) -> Value {
+fn stages(st: &AppState, bbs: &[([f64; 4], [f64; 4])]) -> Value {
     let ds = DatasetId::new(DATASET).expect("id");
     let snap = st.app.catalog.get(&ds).expect("snapshot");
     let mut t = [const { Vec::new() }; 5];
     let mut filters = Vec::new();
-    for b in bbs {
+    for (_, b) in bbs {
         let q = Query(vec![("bbox".into(), bbox_param(b))]);
         let (s, f) = timed(|| filters::parse_filter(&q, &snap).ok().expect("filter"));
         t[0].push(s);
@@ -136,8 +148,9 @@ pub fn query(dir: &Path, n: usize, count: usize) -> Value {
         .enable_all()
         .build()
         .expect("runtime");
-    let (plain, returned) = rt.block_on(run(r.clone(), &key, &bbs, false));
-    let (gz, _) = rt.block_on(run(r, &key, &bbs, true));
+    let (plain, returned) = rt.block_on(run(r.clone(), &key, &bbs, false, false));
+    let (gz, _) = rt.block_on(run(r.clone(), &key, &bbs, true, false));
+    let (rd, _) = rt.block_on(run(r, &key, &bbs, false, true));
     let ms = |v: &[f64], q: f64| quantile(v, q) * 1e3;
     json!({
         "requests": plain.len(),
@@ -145,6 +158,7 @@ pub fn query(dir: &Path, n: usize, count: usize) -> Value {
         "returned_mean": returned.iter().sum::<f64>() / returned.len().max(1) as f64,
         "median_ms": ms(&plain, 0.5), "p95_ms": ms(&plain, 0.95), "max_ms": ms(&plain, 1.0),
         "gzip_median_ms": ms(&gz, 0.5), "gzip_p95_ms": ms(&gz, 0.95),
+        "rd_bbox_median_ms": ms(&rd, 0.5), "rd_bbox_p95_ms": ms(&rd, 0.95),
         "stages": stages(&st, &bbs[WARMUP..]),
     })
 }
