@@ -569,6 +569,17 @@ async fn responses_fit_their_schemas_on_real_data() {
     ));
     let key = a.json().expect("key JSON");
     let key_id = key["id"].as_str().expect("key id").to_owned();
+    let body = br#"{"organisation": "politie", "tier": "closed", "role": "privacy_officer"}"#;
+    let a = send(
+        &h.router,
+        "post",
+        "/admin/keys",
+        Some(ADMIN),
+        Some((json, body)),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.show());
+    let closed = a.json().expect("key JSON");
 
     let mut values = BTreeMap::from([
         ("id", "contract".to_owned()),
@@ -625,6 +636,7 @@ async fn responses_fit_their_schemas_on_real_data() {
             for (who, k) in [
                 ("admin", Some(ADMIN)),
                 ("open key", key["key"].as_str()),
+                ("closed privacy officer", closed["key"].as_str()),
                 ("anonymous", None),
             ] {
                 for u in &uris {
