@@ -13,6 +13,7 @@ pub mod features;
 pub mod insights;
 pub mod filters;
 pub mod ogc;
+pub mod picture;
 pub mod proximity;
 
 use crate::app::App;
@@ -167,6 +168,7 @@ pub fn router(state: AppState) -> Router {
         .route("/datasets/{id}/clusters", get(clusters::clusters))
         .route("/datasets/{id}/density", get(clusters::density))
         .route("/datasets/{id}/coverage", get(insights::coverage))
+        .route("/datasets/{id}/picture", get(picture::picture))
         .route("/datasets/{id}/proximity/nearest", get(proximity::nearest))
         .route(
             "/datasets/{id}/{layer}",

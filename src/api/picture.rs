@@ -1,0 +1,219 @@
+//! `GET /datasets/{id}/picture`: the region's factual picture ("feitelijke foto") for a period,
+//! as JSON or as one printable HTML page with inline SVG charts. Counts by category, source,
+//! month and area (H3), the trend against the previous period of the same length, the top hot
+//! spots and the proximity summary, all under the caller's tier rules.
+
+use super::AppState;
+use super::analysis::{cache_key, cached, disclosure_json, scope, snapshot};
+use super::error::{ApiError, ApiResult};
+use super::extract::{Caller, Query};
+use crate::analysis::{hotspot, proximity};
+use crate::index::{DatasetSnapshot, TimeRange};
+use crate::model::Tier;
+use crate::privacy::disclosure::CellRules;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+fn shown(n: u64, rules: &CellRules) -> Value {
+    rules.count(n).map_or(Value::Null, |n| json!(n))
+}
+
+fn by<K: Ord + Clone>(rows: &[u32], key: impl Fn(usize) -> K) -> BTreeMap<K, u64> {
+    let mut m = BTreeMap::new();
+    for &r in rows {
+        *m.entry(key(r as usize)).or_insert(0) += 1;
+    }
+    m
+}
+
+fn month(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).map(|d| d.format("%Y-%m").to_string()).unwrap_or_default()
+}
+
+/// The period: the `datetime` filter, or the last 12 whole calendar months of data.
+fn period(snap: &DatasetSnapshot, asked: Option<TimeRange>) -> (i64, i64) {
+    use chrono::{Datelike, TimeZone, Utc};
+    let last = snap.incidents.t.iter().max().copied().unwrap_or(0);
+    let first = snap.incidents.t.iter().min().copied().unwrap_or(0);
+    match asked {
+        Some(TimeRange { start, end }) => (start.unwrap_or(first), end.unwrap_or(last)),
+        None => {
+            let d = Utc.timestamp_opt(last, 0).single().unwrap_or_default();
+            let (y, m) = (d.year(), d.month());
+            let next = if m == 12 { Utc.with_ymd_and_hms(y + 1, 1, 1, 0, 0, 0) } else { Utc.with_ymd_and_hms(y, m + 1, 1, 0, 0, 0) };
+            let start = if m == 12 { Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0) } else { Utc.with_ymd_and_hms(y - 1, m + 1, 1, 0, 0, 0) };
+            (start.single().map_or(first, |s| s.timestamp()), next.single().map_or(last, |n| n.timestamp() - 1))
+        }
+    }
+}
+
+pub async fn picture(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    q: Query,
+) -> ApiResult<Response> {
+    let snap = snapshot(&st, &who, &id)?;
+    let html = match q.get("f") {
+        None | Some("json") => false,
+        Some("html") => true,
+        Some(f) => return Err(ApiError::bad_request("bad_format", format!("f={f:?}: expected json or html"))),
+    };
+    let rest = Query(q.0.iter().filter(|(k, _)| k != "f").cloned().collect());
+    rest.allow(&["datetime", "category", "source", "bbox", "bbox-crs"])?;
+    let sc = scope(&rest, &snap, &who, None)?;
+    let key = cache_key("picture", &snap, &who, &q);
+    let v = cached(&st, key, move || {
+        let mut filter = sc.filter.clone();
+        let (t0, t1) = period(&snap, filter.time);
+        filter.time = Some(TimeRange { start: Some(t0), end: Some(t1) });
+        let rows = snap.incidents.select(&filter);
+        let len = t1 - t0 + 1;
+        filter.time = Some(TimeRange { start: Some(t0 - len), end: Some(t0 - 1) });
+        let prev = snap.incidents.select(&filter);
+        let inc = &snap.incidents;
+        let r = &sc.rules;
+        let counts = |m: BTreeMap<String, u64>| -> Map<String, Value> { m.into_iter().map(|(k, n)| (k, shown(n, r))).collect() };
+        let cats = by(&rows, |i| inc.categories[inc.cat[i] as usize].clone());
+        let prev_cats = by(&prev, |i| inc.categories[inc.cat[i] as usize].clone());
+        let trend: Vec<Value> = cats
+            .iter()
+            .map(|(c, &n)| {
+                let p = prev_cats.get(c).copied().unwrap_or(0);
+                let change = (p > 0 && r.count(n).is_some() && r.count(p).is_some()).then(|| (n as f64 - p as f64) / p as f64);
+                json!({"category": c, "count": shown(n, r), "previous": shown(p, r), "change": change})
+            })
+            .collect();
+        let res = r.max_resolution.min(8);
+        let area = by(&rows, |i| h3o::CellIndex::try_from(inc.cell[i]).ok().and_then(|c| c.parent(h3o::Resolution::try_from(res).ok()?)).map(|c| c.to_string()).unwrap_or_default());
+        let mut areas: Vec<(String, u64)> = area.into_iter().collect();
+        areas.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let body = json!({
+            "dataset": snap.meta.id, "title": snap.meta.title,
+            "period": {"start": super::features::rfc3339(t0), "end": super::features::rfc3339(t1)},
+            "previous_period": {"start": super::features::rfc3339(t0 - len), "end": super::features::rfc3339(t0 - 1)},
+            "total": shown(rows.len() as u64, r), "previous_total": shown(prev.len() as u64, r),
+            "by_category": counts(cats.clone()), "by_source": counts(by(&rows, |i| inc.sources[inc.src[i] as usize].clone())),
+            "by_month": counts(by(&rows, |i| month(inc.t[i]))),
+            "by_area": {"resolution": res, "cells": areas.iter().take(25).map(|(c, n)| json!({"h3": c, "count": shown(*n, r)})).collect::<Vec<_>>()},
+            "trend": trend,
+            "top_hot_spots": top_hot_spots(&snap, &rows, res),
+            "proximity": proximity_summary(&snap, &rows, who.tier),
+            "disclosure": disclosure_json(&sc, &who),
+        });
+        Ok(body)
+    })
+    .await?;
+    let resp = if html {
+        ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], render_html(&v)).into_response()
+    } else {
+        axum::Json((*v).clone()).into_response()
+    };
+    let _ = headers;
+    Ok(super::audit::with_info(resp, 1, 0))
+}
+
+fn top_hot_spots(snap: &DatasetSnapshot, rows: &[u32], res: u8) -> Value {
+    let cells: Vec<h3o::CellIndex> = rows.iter().filter_map(|&r| h3o::CellIndex::try_from(snap.incidents.cell[r as usize]).ok()).collect();
+    let p = hotspot::HotspotParams { resolution: Some(res), k: Some(1), fdr: true, ..Default::default() };
+    match hotspot::run(&cells, snap.study_area.as_ref().map(|a| &a.wgs84), &p) {
+        Ok(r) => {
+            let mut hot: Vec<&hotspot::CellResult> = r.cells.iter().filter(|c| c.gi_bin >= 2).collect();
+            hot.sort_by(|a, b| b.gi_z.total_cmp(&a.gi_z));
+            json!({"rule": "Gi* (k = 1, FDR) bins +2/+3, highest z first", "resolution": res,
+                   "cells": hot.iter().take(10).map(|c| json!({"h3": c.h3, "gi_z": c.gi_z, "gi_bin": c.gi_bin})).collect::<Vec<_>>()})
+        }
+        Err(e) => json!({"error": e.to_string()}),
+    }
+}
+
+fn proximity_summary(snap: &DatasetSnapshot, rows: &[u32], tier: Tier) -> Value {
+    let inc = &snap.incidents;
+    let fac: Vec<proximity::ProxFacility> = snap
+        .facilities
+        .iter()
+        .filter(|(_, f)| tier == Tier::Private || !f.confidential)
+        .map(|(_, f)| proximity::ProxFacility { id: f.id.clone(), kind: f.kind.clone(), x: f.x, y: f.y })
+        .collect();
+    let pts: Vec<proximity::ProxIncident> = rows
+        .iter()
+        .map(|&r| {
+            let r = r as usize;
+            proximity::ProxIncident { x: inc.x[r], y: inc.y[r], cell: inc.cell[r], subject: inc.subject[r].checked_sub(1) }
+        })
+        .collect();
+    let baseline: Vec<(f64, f64, f64)> = snap.baseline.iter().map(|(_, b)| (b.x, b.y, b.weight)).collect();
+    let params = proximity::ProximityParams { simulations: 99, seed: 1, ..Default::default() };
+    let base = (!baseline.is_empty()).then_some(baseline.as_slice());
+    match proximity::analyze(&pts, &fac, snap.study_area.as_ref().map(|a| &a.metric), base, &params) {
+        Ok(r) => {
+            let g = &r.summary.global;
+            json!({"radius_m": params.radius_m, "null": r.summary.null, "share_within": g.share_within,
+                   "expected_share": g.expected_share, "ratio": g.ratio, "p_mc": g.p_mc})
+        }
+        Err(e) => json!({"error": e.to_string()}),
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A horizontal bar chart of a `{label: count|null}` object as inline SVG.
+fn bars(title: &str, m: &Value) -> String {
+    let Some(obj) = m.as_object() else { return String::new() };
+    let max = obj.values().filter_map(Value::as_f64).fold(1.0, f64::max);
+    let mut svg = format!("<h2>{}</h2><svg class=\"chart\" width=\"640\" height=\"{}\" role=\"img\">", esc(title), 22 * obj.len() + 4);
+    for (i, (k, v)) in obj.iter().enumerate() {
+        let y = 22 * i + 2;
+        let (w, label) = match v.as_f64() {
+            Some(n) => (n / max * 380.0, format!("{n}")),
+            None => (0.0, "&lt;k".to_owned()),
+        };
+        svg += &format!(
+            "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text><rect x=\"200\" y=\"{y}\" width=\"{w:.1}\" height=\"16\" fill=\"#c0392b\"/><text x=\"{:.1}\" y=\"{}\" font-size=\"12\">{label}</text>",
+            y + 13, esc(k), 205.0 + w, y + 13
+        );
+    }
+    svg + "</svg>"
+}
+
+fn render_html(v: &Value) -> String {
+    let title = esc(v["title"].as_str().unwrap_or("hotspots"));
+    let mut s = format!(
+        "<!DOCTYPE html><html lang=\"nl\"><head><meta charset=\"utf-8\"><title>Feitelijke foto: {title}</title>\
+         <style>body{{font-family:sans-serif;max-width:760px;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px}}@media print{{h2{{page-break-after:avoid}}}}</style></head><body>\
+         <h1>Feitelijke foto: {title}</h1><p>Period {} to {}; {} reports (previous period: {}).</p>",
+        esc(v["period"]["start"].as_str().unwrap_or("")),
+        esc(v["period"]["end"].as_str().unwrap_or("")),
+        v["total"],
+        v["previous_total"]
+    );
+    s += &bars("Reports by category", &v["by_category"]);
+    s += &bars("Reports by organisation", &v["by_source"]);
+    s += &bars("Reports by month", &v["by_month"]);
+    s += "<h2>Trend against the previous period</h2><table><tr><th>category</th><th>now</th><th>before</th><th>change</th></tr>";
+    for t in v["trend"].as_array().into_iter().flatten() {
+        let change = t["change"].as_f64().map_or("-".to_owned(), |c| format!("{:+.0} %", c * 100.0));
+        s += &format!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{change}</td></tr>", esc(t["category"].as_str().unwrap_or("")), t["count"], t["previous"]);
+    }
+    s += "</table><h2>Top hot spots (H3 cells)</h2><table><tr><th>cell</th><th>Gi* z</th><th>bin</th></tr>";
+    for c in v["top_hot_spots"]["cells"].as_array().into_iter().flatten() {
+        s += &format!("<tr><td>{}</td><td>{:.2}</td><td>{}</td></tr>", esc(c["h3"].as_str().unwrap_or("")), c["gi_z"].as_f64().unwrap_or(0.0), c["gi_bin"]);
+    }
+    let p = &v["proximity"];
+    s += &format!(
+        "</table><h2>Near facilities</h2><p>Share of reports within {} m of a facility: {:.1} % (expected under the {} null: {:.1} %; Monte Carlo p = {}).</p>",
+        p["radius_m"],
+        p["share_within"].as_f64().unwrap_or(0.0) * 100.0,
+        esc(p["null"].as_str().unwrap_or("")),
+        p["expected_share"].as_f64().unwrap_or(0.0) * 100.0,
+        p["p_mc"]
+    );
+    s += &format!("<p><small>Tier: {}. Counts below the tier's threshold are shown as &lt;k.</small></p></body></html>", esc(v["disclosure"]["tier"].as_str().unwrap_or("")));
+    s
+}
