@@ -281,3 +281,23 @@ async fn who_may_write_what() {
         .json();
     assert!(!ggd.to_string().contains("OWN-2"));
 }
+
+#[tokio::test]
+async fn non_members_cannot_reach_a_dataset() {
+    let app = setup().await;
+    let (stranger, _) = app.key("stranger", "private").await;
+    let body = generated_incidents("ST", 2, "stranger");
+    app.call(post("/datasets/zd/incidents", "text/csv", body).key(&stranger))
+        .await
+        .problem(404, "not_found");
+    assert_eq!(app.matched("zd.incidents", "source=stranger").await, 0);
+    app.call(get("/collections/zd.incidents/items").key(&stranger))
+        .await
+        .problem(404, "not_found");
+    let list = app
+        .call(get("/datasets").key(&stranger))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(list["datasets"], json!([]));
+}
