@@ -100,7 +100,11 @@ async fn serve_demo_writes_working_keys() {
 #[tokio::test]
 async fn claimed_gigabyte_is_refused_from_the_header() {
     let dir = tempfile::tempdir().expect("tmp");
-    let s = Server::start(dir.path(), &[], &[("HOTSPOTS_ADMIN_KEY", ADMIN)]);
+    let s = Server::start(
+        dir.path(),
+        &["--max-body-mb", "1"],
+        &[("HOTSPOTS_ADMIN_KEY", ADMIN)],
+    );
     let c = reqwest::Client::new();
     let r = c
         .post(s.url("/datasets"))
@@ -125,9 +129,50 @@ async fn claimed_gigabyte_is_refused_from_the_header() {
         status_line.starts_with("HTTP/1.1 413"),
         "413 from the Content-Length header alone, got {status_line:?}"
     );
-    // the server stays responsive
+    // a body without a length (chunked) is cut off at the limit: 413, nothing written
+    let host = s.addr;
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut t = std::net::TcpStream::connect(host).expect("connect");
+        t.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let head = format!(
+            "POST /datasets/big/incidents HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {ADMIN}\r\n\
+             Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        t.write_all(head.as_bytes()).expect("head");
+        let body = generated_incidents("C", 30_000, "gemeente");
+        assert!(body.len() > 1 << 20);
+        for chunk in body.as_bytes().chunks(65_536) {
+            let mut c = format!("{:x}\r\n", chunk.len()).into_bytes();
+            c.extend_from_slice(chunk);
+            c.extend_from_slice(b"\r\n");
+            if t.write_all(&c).is_err() {
+                break; // the server may close the connection once it has answered
+            }
+        }
+        let _ = t.write_all(b"0\r\n\r\n");
+        let mut out = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut t, &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    })
+    .await
+    .expect("join");
+    assert!(
+        answer.starts_with("HTTP/1.1 413"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+    assert!(answer.contains("body_too_large"), "{answer}");
+    // the server stays responsive and nothing was written
     let (st, _) = get_json(&s.url("/health"), None).await;
     assert_eq!(st, 200);
+    let (st, v) = get_json(
+        &s.url("/collections/big.incidents/items?limit=1"),
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["numberMatched"], json!(0));
 }
 
 #[tokio::test]
