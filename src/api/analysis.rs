@@ -299,6 +299,23 @@ pub(crate) fn geojson_response(
     Ok(r)
 }
 
+/// As [`hotspot_error`], without the number of incidents found when the tier may not see
+/// small counts: "found 3" under a narrow filter is a suppressed count.
+fn hotspot_run_error(e: hotspot::HotspotError, rules: &CellRules) -> ApiError {
+    match e {
+        hotspot::HotspotError::TooFewIncidents { found, min } if rules.count(found).is_none() => {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                e.code(),
+                format!(
+                    "at least {min} incidents are needed for a hot-spot analysis, and fewer match the filters"
+                ),
+            )
+        }
+        e => hotspot_error(e),
+    }
+}
+
 fn hotspot_error(e: hotspot::HotspotError) -> ApiError {
     use hotspot::HotspotError as E;
     let status = match e {
@@ -338,14 +355,16 @@ pub async fn hotspots(
         let rows = snap.incidents.select(&sc.filter);
         let cells = cells_of(&snap, &rows);
         let area = snap.study_area.as_ref().map(|a| &a.wgs84);
-        let mut result = hotspot::run(&cells, area, &params).map_err(hotspot_error)?;
+        let mut result =
+            hotspot::run(&cells, area, &params).map_err(|e| hotspot_run_error(e, &sc.rules))?;
         if result.summary.resolution > sc.rules.max_resolution {
             // optimized mode chose a finer grid than this tier may see: fix the resolution
             let capped = hotspot::HotspotParams {
                 resolution: Some(sc.rules.max_resolution),
                 ..params.clone()
             };
-            result = hotspot::run(&cells, area, &capped).map_err(hotspot_error)?;
+            result =
+                hotspot::run(&cells, area, &capped).map_err(|e| hotspot_run_error(e, &sc.rules))?;
         }
         Ok(hotspot_collection(result, &sc, &who))
     })
