@@ -176,6 +176,13 @@ pub fn dataset_routes(ds: &str) -> Vec<String> {
         "/datasets/{ds}/proximity?kind=shelter&simulations=19",
         "/datasets/{ds}/proximity?kind=care_centre&radius_m=500&rings_m=100,250,500&simulations=19",
         "/datasets/{ds}/proximity/nearest",
+        "/datasets/{ds}/concentration?by=place&resolution=8",
+        "/datasets/{ds}/concentration?by=subject",
+        "/datasets/{ds}/coverage?resolution=8",
+        "/datasets/{ds}/clusters",
+        "/datasets/{ds}/clusters?method=hdbscan",
+        "/datasets/{ds}/density?output=h3&resolution=8",
+        "/datasets/{ds}/density",
         "/audit?dataset={ds}",
     ] {
         r.push(tail.replace("{ds}", ds));
@@ -220,6 +227,34 @@ pub fn is_count_key(k: &str) -> bool {
         k,
         "count" | "total_count" | "count_before" | "count_after" | "total_before" | "total_after"
     ) || (k.starts_with("ring_") && !k.ends_with("_expected"))
+        || TOTAL_KEYS.contains(&k)
+}
+
+/// Keys of totals of incidents (or of persons) in summaries: small under narrow filters.
+pub const TOTAL_KEYS: [&str; 13] = [
+    "incidents",
+    "subjects",
+    "multi_organisation_subjects",
+    "n_points",
+    "noise_count",
+    "n_incidents",
+    "incidents_total",
+    "incidents_used",
+    "incidents_input",
+    "incidents_ignored",
+    "n_units",
+    "n_observations",
+    "repeat_incidents",
+];
+
+/// A number in a per-category or per-source breakdown of a feature (`properties.categories.x`),
+/// or in an overlap matrix (`overlap_place.i.j`).
+pub fn is_breakdown(path: &[String]) -> bool {
+    let n = path.len();
+    (n >= 3
+        && path[n - 3] == "properties"
+        && matches!(path[n - 2].as_str(), "categories" | "sources"))
+        || (n >= 3 && matches!(path[n - 3].as_str(), "overlap_place" | "overlap_subjects"))
 }
 
 /// Positions of `p_` + 32 lowercase hex (a pseudonym) in `text`.
@@ -321,7 +356,7 @@ pub fn leaks(who: &Who, route: &str, r: &Resp, allow: &Allow<'_>) -> Vec<String>
     walk(&v, &mut Vec::new(), &mut |path, x| {
         let key = path.last().map(String::as_str).unwrap_or("");
         if let Some(n) = x.as_u64()
-            && is_count_key(key)
+            && (is_count_key(key) || is_breakdown(path))
             && n > 0
             && n < k
         {
@@ -1346,5 +1381,120 @@ async fn the_server_logs_hold_no_raw_subject_or_key() {
     assert!(
         text.contains("hs_wrongkey") == false,
         "a presented (wrong) key is in the logs"
+    );
+}
+
+/// A filter (whole months, one category, one source) that the admin finds to match between 1
+/// and `max` incidents; returns (query, n).
+async fn narrow_filter(w: &World, max: u64) -> (String, u64) {
+    let cid = format!("{DS}.incidents");
+    for year in [2024, 2023, 2025] {
+        for month in 1..=12u32 {
+            for cat in ["drugsoverlast", "zwerfafval", "jeugdoverlast"] {
+                for src in ["zorgaanbieder", "ggd", "woningcorporatie"] {
+                    let (y1, m1) = if month == 12 {
+                        (year + 1, 1)
+                    } else {
+                        (year, month + 1)
+                    };
+                    let q = format!(
+                        "datetime={year}-{month:02}-01T00:00:00Z/{y1}-{m1:02}-01T00:00:00Z&category={cat}&source={src}"
+                    );
+                    let n = w.app.matched(&cid, &q).await;
+                    if (1..=max).contains(&n) {
+                        return (q, n);
+                    }
+                }
+            }
+        }
+    }
+    panic!("no filter matches 1..={max} incidents");
+}
+
+#[tokio::test]
+async fn narrow_filters_do_not_reveal_small_totals() {
+    let w = world().await;
+    let (filter, n) = narrow_filter(&w, 4).await;
+    let mut leaks = Vec::new();
+    for who in [&w.anon, &w.closed] {
+        for route in [
+            "hotspots?resolution=8&k=1",
+            "emerging?resolution=8&bin=month&min_bins=3",
+            "emerging/compare?resolution=8&split_at=2024-07-01T00:00:00Z",
+            "proximity?simulations=9",
+            "density?output=h3&resolution=8",
+            "concentration?by=place&resolution=8",
+            "concentration?by=subject",
+            "coverage?resolution=8",
+            "clusters",
+        ] {
+            let uri = format!("/datasets/{DS}/{route}&{filter}").replacen("?", "?", 1);
+            let uri = if route.contains('?') {
+                uri
+            } else {
+                uri.replacen('&', "?", 1)
+            };
+            let r = w.call(who, get(&uri)).await;
+            let Ok(v) = serde_json::from_slice::<Value>(&r.body) else {
+                continue;
+            };
+            walk(&v, &mut Vec::new(), &mut |path, x| {
+                let key = path.last().map(String::as_str).unwrap_or("");
+                if x.as_u64() == Some(n) && (is_count_key(key) || is_breakdown(path)) {
+                    leaks.push(format!("{} {uri}: {} = {n}", who.name, path.join(".")));
+                }
+            });
+            let detail = v["detail"].as_str().unwrap_or("");
+            for pat in [
+                format!("found {n}"),
+                format!("{n} points"),
+                format!("got {n}"),
+            ] {
+                if detail.contains(&pat) {
+                    leaks.push(format!("{} {uri} ({}): {detail}", who.name, r.status));
+                }
+            }
+        }
+    }
+    assert!(
+        leaks.is_empty(),
+        "a filter matching {n} incidents ({filter}): {} leaks\n{}",
+        leaks.len(),
+        leaks.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn closed_cluster_outlines_are_not_drawn_through_reports() {
+    let w = world().await;
+    let v = w
+        .call(&w.closed, get(format!("/datasets/{DS}/clusters")))
+        .await
+        .expect(200)
+        .json();
+    let reports: HashSet<(i64, i64)> = read_table("zaandam/incidents_wgs84.csv", b',')
+        .iter()
+        .map(|r| {
+            let q = |s: &str| (s.parse::<f64>().expect("coordinate") * 1e5).round() as i64;
+            (q(&r["lon"]), q(&r["lat"]))
+        })
+        .collect();
+    let (mut vertices, mut on_reports) = (0, 0);
+    walk(&v["features"], &mut Vec::new(), &mut |_, x| {
+        if let Some(a) = x.as_array()
+            && a.len() == 2
+            && a.iter().all(Value::is_f64)
+        {
+            vertices += 1;
+            let q = |v: &Value| (v.as_f64().unwrap_or(0.0) * 1e5).round() as i64;
+            if reports.contains(&(q(&a[0]), q(&a[1]))) {
+                on_reports += 1;
+            }
+        }
+    });
+    assert!(vertices > 0, "clusters are drawn at the closed tier");
+    assert!(
+        on_reports * 10 < vertices,
+        "{on_reports} of {vertices} outline vertices are reports' exact locations (to ~1 m)"
     );
 }
