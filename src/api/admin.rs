@@ -26,11 +26,13 @@ struct NewKey {
 pub async fn create(
     State(st): State<AppState>,
     Caller(who): Caller,
+    headers: axum::http::HeaderMap,
     q: Query,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     q.allow(&[])?;
     who.require_admin()?;
+    super::datasets::require_json(&headers)?;
     let body = body.map_err(super::datasets::body_error)?;
     let nk: NewKey = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request("bad_json", format!("expected {{\"organisation\": ..., \"tier\": \"open|closed|private\", \"label\": ...}}: {e}"))

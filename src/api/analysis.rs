@@ -180,6 +180,14 @@ pub(crate) fn scope(
     })
 }
 
+/// A resolution left at its default is lowered to the finest the caller's tier may see, so a
+/// request without parameters works at every tier; an explicit one is checked, not changed.
+pub(crate) fn tier_default_res(q: &Query, snap: &DatasetSnapshot, who: &Principal, res: &mut u8) {
+    if q.get("resolution").is_none() {
+        *res = (*res).min(rules_for(who.tier, &snap.meta.settings, false).max_resolution);
+    }
+}
+
 /// Widens a time range to whole calendar months (UTC).
 fn whole_months(t: TimeRange) -> TimeRange {
     use chrono::{Datelike, TimeZone, Utc};
@@ -433,7 +441,8 @@ pub async fn emerging(
     q: Query,
 ) -> ApiResult<Response> {
     let snap = snapshot(&st, &who, &id)?;
-    let params: emerging::EmergingParams = own_params(&q)?;
+    let mut params: emerging::EmergingParams = own_params(&q)?;
+    tier_default_res(&q, &snap, &who, &mut params.resolution);
     params.validate().map_err(emerging_error)?;
     let sc = scope(&q, &snap, &who, Some(params.resolution))?;
     sc.rules.check_resolution(params.resolution)?;
@@ -502,7 +511,8 @@ pub async fn emerging_compare(
     q: Query,
 ) -> ApiResult<Response> {
     let snap = snapshot(&st, &who, &id)?;
-    let params: emerging::CompareParams = own_params(&q)?;
+    let mut params: emerging::CompareParams = own_params(&q)?;
+    tier_default_res(&q, &snap, &who, &mut params.resolution);
     params.validate().map_err(emerging_error)?;
     let sc = scope(&q, &snap, &who, Some(params.resolution))?;
     sc.rules.check_resolution(params.resolution)?;

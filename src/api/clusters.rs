@@ -128,7 +128,12 @@ pub async fn density(
     q: Query,
 ) -> ApiResult<Response> {
     let snap = super::analysis::snapshot(&st, &who, &id)?;
-    let params: DensityParams = own_params(&q)?;
+    let mut params: DensityParams = own_params(&q)?;
+    if who.tier == Tier::Open && q.get("output").is_none() {
+        // the open tier gets H3 cells; a request without `output` gets them rather than a 403
+        params.output = DensityOutput::H3;
+    }
+    super::analysis::tier_default_res(&q, &snap, &who, &mut params.resolution);
     params.validate().map_err(density_error)?;
     let h3 = params.output == DensityOutput::H3;
     let sc = scope(&q, &snap, &who, h3.then_some(params.resolution))?;

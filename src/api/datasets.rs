@@ -8,6 +8,8 @@ use crate::crs::Crs;
 use crate::index::DatasetSnapshot;
 use crate::ingest::{Format, csv::CsvOptions};
 use crate::model::{DatasetId, DatasetSettings, Layer};
+use crate::privacy::Principal;
+use crate::privacy::disclosure::{CellRules, hidden_counts, rules_for};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, Path, State};
@@ -19,8 +21,20 @@ fn dataset_id(s: &str) -> ApiResult<DatasetId> {
     DatasetId::new(s).map_err(|_| ApiError::not_found(format!("dataset {s:?} not found")))
 }
 
-fn describe_json(s: &DatasetSnapshot, base: &str) -> Value {
+/// Counts per name as the tier may see them (small ones `null`, with secondary suppression
+/// because the incident total is published).
+fn tier_counts(m: std::collections::BTreeMap<&str, u64>, rules: &CellRules) -> Value {
+    let counts: Vec<u64> = m.values().copied().collect();
+    let hidden = hidden_counts(&counts, rules);
+    Value::Object(
+        m.keys().zip(counts.iter().zip(hidden)).map(|(k, (&n, h))| ((*k).to_owned(), if h { Value::Null } else { json!(n) })).collect(),
+    )
+}
+
+fn describe_json(s: &DatasetSnapshot, base: &str, who: &Principal) -> Value {
     let (cats, srcs) = s.counts();
+    let rules = rules_for(who.tier, &s.meta.settings, false);
+    let (cats, srcs) = (tier_counts(cats, &rules), tier_counts(srcs, &rules));
     let id = &s.meta.id;
     json!({
         "id": id, "title": s.meta.title, "metric_crs": s.meta.metric_crs, "created_at": s.meta.created_at,
@@ -54,7 +68,7 @@ pub async fn list(
         .all()
         .iter()
         .filter(|s| who.may_see(&s.meta))
-        .map(|s| describe_json(s, &base))
+        .map(|s| describe_json(s, &base, &who))
         .collect();
     Ok(axum::Json(json!({ "datasets": all })).into_response())
 }
@@ -74,7 +88,7 @@ pub async fn describe(
         .get(&id)
         .filter(|s| who.may_see(&s.meta))
         .ok_or_else(|| ApiError::not_found(format!("dataset {id} not found")))?;
-    Ok(axum::Json(describe_json(&snap, &st.base_url(&headers))).into_response())
+    Ok(axum::Json(describe_json(&snap, &st.base_url(&headers), &who)).into_response())
 }
 
 #[derive(serde::Deserialize)]
@@ -141,7 +155,7 @@ pub async fn create(
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        axum::Json(describe_json(&snap, &base)),
+        axum::Json(describe_json(&snap, &base, &who)),
     )
         .into_response())
 }
@@ -166,7 +180,7 @@ pub async fn remove(
     }
 }
 
-fn require_json(headers: &HeaderMap) -> ApiResult<()> {
+pub(crate) fn require_json(headers: &HeaderMap) -> ApiResult<()> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

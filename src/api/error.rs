@@ -85,7 +85,6 @@ impl From<PrivacyError> for ApiError {
         let (status, code) = match e {
             PrivacyError::PointsForbidden { .. } => (StatusCode::FORBIDDEN, "tier_forbidden"),
             PrivacyError::AdminOnly => (StatusCode::FORBIDDEN, "admin_only"),
-            PrivacyError::ForeignSource { .. } => (StatusCode::FORBIDDEN, "foreign_source"),
             PrivacyError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
         };
         ApiError::new(status, code, e.to_string())
@@ -95,6 +94,7 @@ impl From<PrivacyError> for ApiError {
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
+            IngestError::Parse(p) if p.code == "too_large" => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, p.code, p.message),
             IngestError::Parse(p) => ApiError::bad_request(p.code, p.message),
             IngestError::Crs(c) => ApiError::bad_request("bad_crs", c.to_string()),
             IngestError::NoArea => {

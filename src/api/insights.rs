@@ -28,6 +28,17 @@ fn cov_error(e: cov::CoverageError) -> ApiError {
     err(e.code() == "no_incidents", e.code(), e.to_string())
 }
 
+/// Hides the small counts of one column of rows whose total is published, with secondary
+/// suppression (`privacy::disclosure::hidden_counts`).
+fn hide_column(rows: &mut [Value], key: &str, rules: &crate::privacy::disclosure::CellRules) {
+    let n: Vec<u64> = rows.iter().map(|r| r[key].as_u64().unwrap_or(0)).collect();
+    for (r, h) in rows.iter_mut().zip(crate::privacy::disclosure::hidden_counts(&n, rules)) {
+        if h {
+            r[key] = Value::Null;
+        }
+    }
+}
+
 /// Hides a count below the tier's threshold (`null`).
 fn shown(n: u64, min: u32) -> Value {
     if n > 0 && n < u64::from(min) { Value::Null } else { json!(n) }
@@ -41,7 +52,8 @@ pub async fn concentration(
     q: Query,
 ) -> ApiResult<Response> {
     let snap = snapshot(&st, &who, &id)?;
-    let params: ConcentrationParams = own_params(&q)?;
+    let mut params: ConcentrationParams = own_params(&q)?;
+    super::analysis::tier_default_res(&q, &snap, &who, &mut params.resolution);
     params.validate().map_err(conc_error)?;
     let by_place = params.by == ConcentrationBy::Place;
     let sc = scope(&q, &snap, &who, by_place.then_some(params.resolution))?;
@@ -82,12 +94,8 @@ pub async fn concentration(
             let mut v = serde_json::to_value(&c).unwrap_or_default();
             let mut known = serde_json::to_value(conc::known_to(&pairs)).unwrap_or_default();
             if let Some(bins) = known["histogram"].as_array_mut() {
-                for b in bins.iter_mut() {
-                    for k in ["subjects", "incidents"] {
-                        if let Some(x) = b[k].as_u64() {
-                            b[k] = shown(x, min);
-                        }
-                    }
+                for k in ["subjects", "incidents"] {
+                    hide_column(bins, k, &sc.rules);
                 }
             }
             v["known_to"] = known;
@@ -126,7 +134,8 @@ pub async fn coverage(
     q: Query,
 ) -> ApiResult<Response> {
     let snap = snapshot(&st, &who, &id)?;
-    let params: CoverageParams = own_params(&q)?;
+    let mut params: CoverageParams = own_params(&q)?;
+    super::analysis::tier_default_res(&q, &snap, &who, &mut params.resolution);
     params.validate().map_err(cov_error)?;
     let sc = scope(&q, &snap, &who, Some(params.resolution))?;
     sc.rules.check_resolution(params.resolution)?;
@@ -166,11 +175,13 @@ pub async fn coverage(
             }
         }
         if let Some(orgs) = v["per_organisation"].as_array_mut() {
-            for o in orgs.iter_mut() {
-                for k in ["incidents", "subjects", "multi_organisation_subjects"] {
-                    if let Some(n) = o[k].as_u64() {
-                        o[k] = shown(n, min);
-                    }
+            for k in ["incidents", "subjects", "multi_organisation_subjects"] {
+                hide_column(orgs, k, &sc.rules);
+            }
+            if sc.rules.min_count > 1 {
+                // shares of a published total would give hidden counts back
+                for o in orgs.iter_mut().filter(|o| o["incidents"].is_null()) {
+                    o["incidents_share"] = Value::Null;
                 }
             }
         }

@@ -190,22 +190,35 @@ pub fn router(state: AppState) -> Router {
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             s.max_concurrency,
         ))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            s.request_timeout,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), time_limit))
         .layer(CompressionLayer::new())
         .layer(cors(&s.cors_origins))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 
-async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    let n = state.app.catalog.all().len();
-    axum::Json(
-        serde_json::json!({"status": "ok", "datasets": n, "version": env!("CARGO_PKG_VERSION")}),
-    )
-    .into_response()
+async fn health(q: extract::Query) -> ApiResult<Response> {
+    q.allow(&[])?;
+    Ok(axum::Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})).into_response())
+}
+
+/// Answers 503 (problem+json, code `timeout`) when a request takes longer than the configured
+/// time limit. Work already handed to the blocking pool finishes there, and its result is
+/// dropped (it is cached for the next identical request).
+async fn time_limit(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(st.settings.request_timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!("the request took longer than {} s (--request-timeout-secs)", st.settings.request_timeout.as_secs()),
+        )
+        .into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {

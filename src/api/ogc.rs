@@ -9,7 +9,7 @@ use super::features::{self, rfc3339};
 use super::filters::{parse_crs_param, parse_filter, supported_crs};
 use crate::crs::Crs;
 use crate::index::{DatasetSnapshot, Filter};
-use crate::model::{DatasetId, Layer};
+use crate::model::{DatasetId, Layer, Tier};
 use crate::privacy::Principal;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -31,6 +31,14 @@ const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 ];
 
+/// `f` on the JSON-only documents: absent or `json`.
+fn json_only(q: &Query) -> ApiResult<()> {
+    match q.get("f") {
+        None | Some("json") => Ok(()),
+        Some(f) => Err(ApiError::bad_request("bad_format", format!("f={f:?}: this document is served as json only"))),
+    }
+}
+
 /// Maximum `limit`; larger values are clamped (OGC: clamp, do not fail).
 pub const MAX_LIMIT: usize = 10_000;
 
@@ -51,6 +59,7 @@ pub async fn landing(
     q: Query,
 ) -> ApiResult<Response> {
     q.allow(&["f"])?;
+    json_only(&q)?;
     let b = st.base_url(&headers);
     Ok(json_response(
         json!({
@@ -71,6 +80,7 @@ pub async fn landing(
 
 pub async fn conformance(q: Query) -> ApiResult<Response> {
     q.allow(&["f"])?;
+    json_only(&q)?;
     Ok(json_response(
         json!({ "conformsTo": CONFORMANCE }),
         "application/json",
@@ -79,6 +89,7 @@ pub async fn conformance(q: Query) -> ApiResult<Response> {
 
 pub async fn api_json(q: Query) -> ApiResult<Response> {
     q.allow(&["f"])?;
+    json_only(&q)?;
     Ok(json_response(
         OPENAPI_JSON.clone(),
         "application/vnd.oai.openapi+json;version=3.0",
@@ -121,44 +132,44 @@ fn layer_count(snap: &DatasetSnapshot, layer: Layer) -> usize {
     }
 }
 
-/// Lon/lat extent of the incidents (or the study area), and their time span.
-fn extent(snap: &DatasetSnapshot) -> Value {
+/// Lon/lat extent of the incidents and the study area, and their time span. Below the
+/// private tier the extent must not give away single reports: the box is widened outward to
+/// 0.01 degree and the time span to whole months.
+fn extent(snap: &DatasetSnapshot, private: bool) -> Value {
+    use chrono::{Datelike, TimeZone, Utc};
     let inc = &snap.incidents;
-    let mut b = [
-        f64::INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::NEG_INFINITY,
-    ];
+    let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
     for i in 0..inc.len() {
-        b = [
-            b[0].min(inc.lon[i]),
-            b[1].min(inc.lat[i]),
-            b[2].max(inc.lon[i]),
-            b[3].max(inc.lat[i]),
-        ];
+        b = [b[0].min(inc.lon[i]), b[1].min(inc.lat[i]), b[2].max(inc.lon[i]), b[3].max(inc.lat[i])];
     }
     if let Some(a) = &snap.study_area {
         use geo::BoundingRect;
         if let Some(r) = a.wgs84.bounding_rect() {
-            b = [
-                b[0].min(r.min().x),
-                b[1].min(r.min().y),
-                b[2].max(r.max().x),
-                b[3].max(r.max().y),
-            ];
+            b = [b[0].min(r.min().x), b[1].min(r.min().y), b[2].max(r.max().x), b[3].max(r.max().y)];
         }
+    }
+    if !private {
+        b = [(b[0] * 100.0).floor() / 100.0, (b[1] * 100.0).floor() / 100.0, (b[2] * 100.0).ceil() / 100.0, (b[3] * 100.0).ceil() / 100.0];
     }
     let spatial = if b[0].is_finite() {
         json!({"bbox": [b.map(|v| features::round(v, 7))], "crs": Crs::WGS84.uri()})
     } else {
         json!({"bbox": [[-180.0, -90.0, 180.0, 90.0]], "crs": Crs::WGS84.uri()})
     };
+    let month = |t: i64, end: bool| -> String {
+        if private {
+            return rfc3339(t);
+        }
+        let d = Utc.timestamp_opt(t, 0).single().unwrap_or_default();
+        let (y, m) = if end { if d.month() == 12 { (d.year() + 1, 1) } else { (d.year(), d.month() + 1) } } else { (d.year(), d.month()) };
+        let first = Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single().map_or(t, |x| x.timestamp());
+        rfc3339(if end { first - 1 } else { first })
+    };
     let (t0, t1) = (inc.t.iter().min(), inc.t.iter().max());
-    json!({"spatial": spatial, "temporal": {"interval": [[t0.map(|t| rfc3339(*t)), t1.map(|t| rfc3339(*t))]], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}})
+    json!({"spatial": spatial, "temporal": {"interval": [[t0.map(|t| month(*t, false)), t1.map(|t| month(*t, true))]], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}})
 }
 
-fn collection_json(snap: &DatasetSnapshot, layer: Layer, base: &str) -> Value {
+fn collection_json(snap: &DatasetSnapshot, layer: Layer, base: &str, private: bool) -> Value {
     let cid = format!("{}.{}", snap.meta.id, layer.as_str());
     let items = format!("{base}/collections/{cid}/items");
     json!({
@@ -171,7 +182,7 @@ fn collection_json(snap: &DatasetSnapshot, layer: Layer, base: &str) -> Value {
             Layer::StudyArea => "The study area (polygon).",
         },
         "itemType": "feature",
-        "extent": extent(snap),
+        "extent": extent(snap, private),
         "crs": supported_crs(snap).iter().map(|c| c.uri()).collect::<Vec<_>>(),
         "storageCrs": Crs::WGS84.uri(),
         "numberOfFeatures": layer_count(snap, layer),
@@ -190,6 +201,7 @@ pub async fn collections(
     q: Query,
 ) -> ApiResult<Response> {
     q.allow(&["f"])?;
+    json_only(&q)?;
     let base = st.base_url(&headers);
     let cols: Vec<Value> = st
         .app
@@ -197,7 +209,7 @@ pub async fn collections(
         .all()
         .iter()
         .filter(|s| who.may_see(&s.meta))
-        .flat_map(|s| Layer::ALL.map(|l| collection_json(s, l, &base)))
+        .flat_map(|s| Layer::ALL.map(|l| collection_json(s, l, &base, who.tier == Tier::Private)))
         .collect();
     Ok(json_response(
         json!({"links": [link(format!("{base}/collections"), "self", "application/json", "the collections")],
@@ -214,9 +226,10 @@ pub async fn collection(
     q: Query,
 ) -> ApiResult<Response> {
     q.allow(&["f"])?;
+    json_only(&q)?;
     let (snap, layer) = resolve(&st, &who, &cid)?;
     Ok(json_response(
-        collection_json(&snap, layer, &st.base_url(&headers)),
+        collection_json(&snap, layer, &st.base_url(&headers), who.tier == Tier::Private),
         "application/json",
     ))
 }
@@ -462,14 +475,21 @@ pub async fn item(
     q.allow(&["f", "crs"])?;
     let (snap, layer) = resolve(&st, &who, &cid)?;
     let missing = || ApiError::not_found(format!("feature {fid:?} not found in {cid}"));
-    let fid_n: i64 = fid.parse().map_err(|_| missing())?;
+    // A caller who may not list this layer learns nothing about which ids exist: an unknown
+    // id and someone else's record get the same 403 (only its own records are found).
+    let refusal = who.may_list(layer, None).err();
+    let fid_n: i64 = match (fid.parse(), &refusal) {
+        (Ok(n), _) => n,
+        (Err(_), Some(e)) => return Err(e.clone().into()),
+        (Err(_), None) => return Err(missing()),
+    };
     let row = match layer {
         Layer::Incidents => snap.incidents.row_of(fid_n),
         Layer::Facilities => snap.facilities.iter().position(|(f, _)| *f == fid_n),
         Layer::Baseline => snap.baseline.iter().position(|(f, _)| *f == fid_n),
         Layer::StudyArea => (fid_n == 1 && snap.study_area.is_some()).then_some(0),
     }
-    .ok_or_else(missing)?;
+    .ok_or_else(|| refusal.clone().map_or_else(missing, ApiError::from))?;
     // one's own records: the source of this very feature
     let own = (layer == Layer::Incidents)
         .then(|| vec![snap.incidents.sources[snap.incidents.src[row] as usize].clone()]);

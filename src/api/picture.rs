@@ -10,7 +10,7 @@ use super::extract::{Caller, Query};
 use crate::analysis::{hotspot, proximity};
 use crate::index::{DatasetSnapshot, TimeRange};
 use crate::model::Tier;
-use crate::privacy::disclosure::CellRules;
+use crate::privacy::disclosure::{CellRules, hidden_counts};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -77,21 +77,34 @@ pub async fn picture(
         let prev = snap.incidents.select(&filter);
         let inc = &snap.incidents;
         let r = &sc.rules;
-        let counts = |m: BTreeMap<String, u64>| -> Map<String, Value> { m.into_iter().map(|(k, n)| (k, shown(n, r))).collect() };
+        // secondary suppression within each breakdown: their totals are published
+        let counts = |m: BTreeMap<String, u64>| -> Map<String, Value> {
+            let n: Vec<u64> = m.values().copied().collect();
+            let hide = hidden_counts(&n, r);
+            m.into_iter().zip(hide).map(|((k, n), h)| (k, if h { Value::Null } else { json!(n) })).collect()
+        };
         let cats = by(&rows, |i| inc.categories[inc.cat[i] as usize].clone());
-        let prev_cats = by(&prev, |i| inc.categories[inc.cat[i] as usize].clone());
+        let mut prev_cats = by(&prev, |i| inc.categories[inc.cat[i] as usize].clone());
+        for c in cats.keys() {
+            prev_cats.entry(c.clone()).or_insert(0);
+        }
+        let (now_shown, prev_shown) = (counts(cats.clone()), counts(prev_cats.clone()));
         let trend: Vec<Value> = cats
-            .iter()
-            .map(|(c, &n)| {
-                let p = prev_cats.get(c).copied().unwrap_or(0);
-                let change = (p > 0 && r.count(n).is_some() && r.count(p).is_some()).then(|| (n as f64 - p as f64) / p as f64);
-                json!({"category": c, "count": shown(n, r), "previous": shown(p, r), "change": change})
+            .keys()
+            .map(|c| {
+                let (n, p) = (&now_shown[c], &prev_shown[c]);
+                let change = match (n.as_f64(), p.as_f64()) {
+                    (Some(n), Some(p)) if p > 0.0 => Some((n - p) / p),
+                    _ => None,
+                };
+                json!({"category": c, "count": n, "previous": p, "change": change})
             })
             .collect();
         let res = r.max_resolution.min(8);
         let area = by(&rows, |i| h3o::CellIndex::try_from(inc.cell[i]).ok().and_then(|c| c.parent(h3o::Resolution::try_from(res).ok()?)).map(|c| c.to_string()).unwrap_or_default());
-        let mut areas: Vec<(String, u64)> = area.into_iter().collect();
-        areas.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let area_shown = counts(area);
+        let mut areas: Vec<(String, Value)> = area_shown.into_iter().collect();
+        areas.sort_by(|a, b| b.1.as_u64().cmp(&a.1.as_u64()).then(a.0.cmp(&b.0)));
         let body = json!({
             "dataset": snap.meta.id, "title": snap.meta.title,
             "period": {"start": super::features::rfc3339(t0), "end": super::features::rfc3339(t1)},
@@ -99,7 +112,7 @@ pub async fn picture(
             "total": shown(rows.len() as u64, r), "previous_total": shown(prev.len() as u64, r),
             "by_category": counts(cats.clone()), "by_source": counts(by(&rows, |i| inc.sources[inc.src[i] as usize].clone())),
             "by_month": counts(by(&rows, |i| month(inc.t[i]))),
-            "by_area": {"resolution": res, "cells": areas.iter().take(25).map(|(c, n)| json!({"h3": c, "count": shown(*n, r)})).collect::<Vec<_>>()},
+            "by_area": {"resolution": res, "cells": areas.iter().take(25).map(|(c, n)| json!({"h3": c, "count": n})).collect::<Vec<_>>()},
             "trend": trend,
             "top_hot_spots": top_hot_spots(&snap, &rows, res),
             "proximity": proximity_summary(&snap, &rows, who.tier),

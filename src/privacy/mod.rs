@@ -13,7 +13,7 @@ use crate::model::{DatasetMeta, Layer, Tier};
 use sha2::{Digest, Sha256};
 
 /// Access refusals.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum PrivacyError {
     /// The tier of the caller may not see this layer's points.
     #[error(
@@ -27,9 +27,6 @@ pub enum PrivacyError {
     /// Only the admin may do this.
     #[error("this action needs the admin key")]
     AdminOnly,
-    /// An organisation may only write its own records.
-    #[error("organisation {own} may only write incidents of its own source")]
-    ForeignSource { own: String },
     /// Anonymous callers may not write.
     #[error("authentication required")]
     Unauthenticated,
@@ -118,6 +115,8 @@ impl Principal {
     pub fn require_admin(&self) -> Result<(), PrivacyError> {
         if self.admin {
             Ok(())
+        } else if self.organisation.is_none() {
+            Err(PrivacyError::Unauthenticated)
         } else {
             Err(PrivacyError::AdminOnly)
         }
