@@ -1384,6 +1384,19 @@ async fn the_server_logs_hold_no_raw_subject_or_key() {
     );
 }
 
+/// One calendar month as a datetime interval (UTC, end inclusive at 23:59:59).
+fn month_interval(year: i32, month: u32) -> String {
+    let (y1, m1) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    let last = chrono::NaiveDate::from_ymd_opt(y1, m1, 1)
+        .and_then(|d| d.pred_opt())
+        .expect("date");
+    format!("{year}-{month:02}-01T00:00:00Z/{last}T23:59:59Z")
+}
+
 /// A filter (whole months, one category, one source) that the admin finds to match between 1
 /// and `max` incidents; returns (query, n).
 async fn narrow_filter(w: &World, max: u64) -> (String, u64) {
@@ -1392,13 +1405,9 @@ async fn narrow_filter(w: &World, max: u64) -> (String, u64) {
         for month in 1..=12u32 {
             for cat in ["drugsoverlast", "zwerfafval", "jeugdoverlast"] {
                 for src in ["zorgaanbieder", "ggd", "woningcorporatie"] {
-                    let (y1, m1) = if month == 12 {
-                        (year + 1, 1)
-                    } else {
-                        (year, month + 1)
-                    };
                     let q = format!(
-                        "datetime={year}-{month:02}-01T00:00:00Z/{y1}-{m1:02}-01T00:00:00Z&category={cat}&source={src}"
+                        "datetime={}&category={cat}&source={src}",
+                        month_interval(year, month)
                     );
                     let n = w.app.matched(&cid, &q).await;
                     if (1..=max).contains(&n) {
@@ -1496,5 +1505,129 @@ async fn closed_cluster_outlines_are_not_drawn_through_reports() {
     assert!(
         on_reports * 10 < vertices,
         "{on_reports} of {vertices} outline vertices are reports' exact locations (to ~1 m)"
+    );
+}
+
+/// Solves the 3x3 system `a x = b` (Cramer's rule).
+fn solve3(a: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
+    let det = |m: [[f64; 3]; 3]| {
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+    };
+    let d = det(a);
+    if d.abs() < 1e-300 {
+        return None;
+    }
+    let mut out = [0.0; 3];
+    for (c, o) in out.iter_mut().enumerate() {
+        let mut m = a;
+        for (r, row) in m.iter_mut().enumerate() {
+            row[c] = b[r];
+        }
+        *o = det(m) / d;
+    }
+    Some(out)
+}
+
+/// Local metres east and north of (4.82, 52.44).
+fn local_m(lon: f64, lat: f64) -> (f64, f64) {
+    let (olon, olat) = (4.82, 52.44);
+    let dx = lonlat_distance_m((olon, lat), (lon, lat)) * (lon - olon).signum();
+    let dy = lonlat_distance_m((lon, olat), (lon, lat)) * (lat - olat).signum();
+    (dx, dy)
+}
+
+#[tokio::test]
+async fn open_density_does_not_locate_a_report() {
+    let w = world().await;
+    // a narrow filter whose reports lie far apart: near one of them the density is one kernel
+    let cid = format!("{DS}.incidents");
+    let mut found = None;
+    'search: for year in [2024, 2023, 2025] {
+        for month in 1..=12u32 {
+            for cat in ["drugsoverlast", "zwerfafval", "jeugdoverlast", "burenruzie"] {
+                for src in ["zorgaanbieder", "ggd", "woningcorporatie"] {
+                    let q = format!(
+                        "datetime={}&category={cat}&source={src}",
+                        month_interval(year, month)
+                    );
+                    if w.app.matched(&cid, &q).await != 2 {
+                        continue;
+                    }
+                    let items = w.app.all_items(&cid, &format!("&{q}")).await;
+                    let p: Vec<(f64, f64)> = items
+                        .iter()
+                        .map(|f| {
+                            let c = &f["geometry"]["coordinates"];
+                            local_m(c[0].as_f64().expect("lon"), c[1].as_f64().expect("lat"))
+                        })
+                        .collect();
+                    if (p[0].0 - p[1].0).hypot(p[0].1 - p[1].1) > 2500.0 {
+                        found = Some((q, p));
+                        break 'search;
+                    }
+                }
+            }
+        }
+    }
+    let (filter, truth) = found.expect("a filter matching two reports 2.5 km apart");
+    let h = 300.0;
+    let v = w
+        .call(
+            &w.anon,
+            get(format!(
+                "/datasets/{DS}/density?output=h3&resolution=8&kernel=gaussian&bandwidth_m={h}&edge_correction=false&exact=true&{filter}"
+            )),
+        )
+        .await;
+    assert!(v.status.as_u16() < 500, "{}", v.text());
+    if v.status != 200 {
+        return; // refused: the open tier learns nothing here
+    }
+    let v = v.json();
+    // cells near the densest cell: ln f(c) + |c|^2 / (2 h^2) = b + (c . x) / h^2
+    let cells: Vec<(f64, f64, f64)> = v["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .filter_map(|f| {
+            let d = f["properties"]["density_km2"].as_f64()?;
+            let cell: h3o::CellIndex = f["id"].as_str()?.parse().ok()?;
+            let ll = h3o::LatLng::from(cell);
+            let (x, y) = local_m(ll.lng(), ll.lat());
+            Some((x, y, d))
+        })
+        .collect();
+    let peak = cells
+        .iter()
+        .copied()
+        .fold((0.0, 0.0, 0.0), |a, c| if c.2 > a.2 { c } else { a });
+    let near: Vec<&(f64, f64, f64)> = cells
+        .iter()
+        .filter(|c| c.2 > 0.0 && (c.0 - peak.0).hypot(c.1 - peak.1) < 1000.0)
+        .collect();
+    assert!(near.len() >= 3, "{} cells near the peak", near.len());
+    let (mut a, mut b) = ([[0.0; 3]; 3], [0.0; 3]);
+    for &&(x, y, d) in &near {
+        let t = d.ln() + (x * x + y * y) / (2.0 * h * h);
+        let row = [1.0, x / 1000.0, y / 1000.0];
+        for i in 0..3 {
+            for j in 0..3 {
+                a[i][j] += row[i] * row[j];
+            }
+            b[i] += row[i] * t;
+        }
+    }
+    let sol = solve3(a, b).expect("solvable");
+    let (x, y) = (sol[1] / 1000.0 * h * h, sol[2] / 1000.0 * h * h);
+    let err_m = truth
+        .iter()
+        .map(|t| (t.0 - x).hypot(t.1 - y))
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        err_m > 100.0,
+        "the open tier's density located a report of {filter} to {err_m:.1} m from {} cells",
+        near.len()
     );
 }
