@@ -1631,3 +1631,96 @@ async fn open_density_does_not_locate_a_report() {
         near.len()
     );
 }
+
+#[tokio::test]
+async fn open_gi_z_scores_do_not_give_back_suppressed_counts() {
+    let w = world().await;
+    let route = format!("/datasets/{DS}/hotspots?resolution=8&k=1");
+    let open = w.call(&w.anon, get(&route)).await.expect(200).json();
+    // the truth, for checking the attack only: the same cells at the private tier with the
+    // categories the open tier sees at resolution 8
+    let others = "burenruzie,drugsoverlast,geluidsoverlast,jeugdoverlast,zwerfafval";
+    let truth = w
+        .call(&w.private, get(format!("{route}&category={others}")))
+        .await
+        .expect(200)
+        .json();
+    let truth: BTreeMap<String, u64> = truth["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().expect("id").to_owned(),
+                f["properties"]["count"].as_u64().expect("count"),
+            )
+        })
+        .collect();
+    let feats = open["features"].as_array().expect("features");
+    let cells: BTreeMap<h3o::CellIndex, (Option<u64>, f64)> = feats
+        .iter()
+        .map(|f| {
+            let c: h3o::CellIndex = f["id"].as_str().expect("id").parse().expect("h3");
+            (
+                c,
+                (
+                    f["properties"]["count"].as_u64(),
+                    f["properties"]["gi_z"].as_f64().expect("z"),
+                ),
+            )
+        })
+        .collect();
+    let n = cells.len() as f64;
+    let used = open["summary"]["incidents_used"]
+        .as_f64()
+        .expect("incidents_used");
+    let mean = used / n;
+    let ring = |c: h3o::CellIndex| -> Vec<h3o::CellIndex> {
+        c.grid_disk::<Vec<_>>(1)
+            .into_iter()
+            .filter(|x| cells.contains_key(x))
+            .collect()
+    };
+    let scale = |wsum: f64| ((n * wsum - wsum * wsum) / (n - 1.0)).sqrt();
+    // S from neighbourhoods whose counts are all shown
+    let mut s_est: Vec<f64> = Vec::new();
+    for (&c, &(_, z)) in &cells {
+        let nb = ring(c);
+        let shown: Option<Vec<u64>> = nb.iter().map(|x| cells[x].0).collect();
+        if let Some(v) = shown
+            && z.abs() > 0.5
+        {
+            let wsum = nb.len() as f64;
+            s_est.push((v.iter().sum::<u64>() as f64 - mean * wsum) / (z * scale(wsum)));
+        }
+    }
+    assert!(s_est.len() >= 3, "neighbourhoods with every count shown");
+    s_est.sort_by(f64::total_cmp);
+    let s = s_est[s_est.len() / 2];
+    // a hidden cell in a neighbourhood whose other counts are shown: its count is the rest
+    let mut recovered = Vec::new();
+    for (&c, &(_, z)) in &cells {
+        let nb = ring(c);
+        let hidden: Vec<&h3o::CellIndex> = nb.iter().filter(|x| cells[x].0.is_none()).collect();
+        if hidden.len() != 1 {
+            continue;
+        }
+        let rest: u64 = nb.iter().filter_map(|x| cells[x].0).sum();
+        let wsum = nb.len() as f64;
+        let x = z * s * scale(wsum) + mean * wsum - rest as f64;
+        if (x - x.round()).abs() < 0.05 && x.round() >= 1.0 {
+            let id = hidden[0].to_string();
+            if truth.get(&id) == Some(&(x.round() as u64)) {
+                recovered.push(format!("{id} = {}", x.round()));
+            }
+        }
+    }
+    recovered.sort();
+    recovered.dedup();
+    assert!(
+        recovered.is_empty(),
+        "the open tier's gi_z gives back {} suppressed counts exactly: {}",
+        recovered.len(),
+        recovered.join(", ")
+    );
+}
