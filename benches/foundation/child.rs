@@ -120,8 +120,7 @@ pub fn split(file: &Path, dir: &Path, crs: &str) -> Value {
 /// its parent's `Vec` (a lower bound: `Vec` spare capacity and allocator headers not counted).
 fn tree_bytes(tree: &rstar::RTree<IndexedPoint>) -> usize {
     fn walk(p: &rstar::ParentNode<IndexedPoint>) -> usize {
-        let slot = std::mem::size_of::<rstar::RTreeNode<IndexedPoint>>();
-        p.children().len() * slot
+        std::mem::size_of_val(p.children())
             + p.children()
                 .iter()
                 .map(|c| match c {

@@ -99,7 +99,7 @@ fn stages(st: &AppState, bbs: &[([f64; 4], [f64; 4])]) -> Value {
     let mut filters = Vec::new();
     for (_, b) in bbs {
         let q = Query(vec![("bbox".into(), bbox_param(b))]);
-        let (s, f) = timed(|| filters::parse_filter(&q, &snap).ok().expect("filter"));
+        let (s, f) = timed(|| filters::parse_filter(&q, &snap).expect("filter"));
         t[0].push(s);
         filters.push(f);
     }
