@@ -188,6 +188,29 @@ pub(crate) fn tier_default_res(q: &Query, snap: &DatasetSnapshot, who: &Principa
     }
 }
 
+impl Scope {
+    /// Below the private tier, a filter that matches fewer incidents than the tier's smallest
+    /// shown count is refused without saying how many matched: any answer on so few reports
+    /// (a density peak, a total, an error message with a count) could single them out.
+    pub fn check_size(&self, matched: usize) -> ApiResult<()> {
+        if self.rules.tier != Tier::Private
+            && matched > 0
+            && (matched as u64) < u64::from(self.rules.min_count)
+        {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "too_few_for_tier",
+                format!(
+                    "fewer than {} incidents match the filters: too few to answer at the {} tier",
+                    self.rules.min_count,
+                    self.rules.tier.as_str()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Widens a time range to whole calendar months (UTC).
 fn whole_months(t: TimeRange) -> TimeRange {
     use chrono::{Datelike, TimeZone, Utc};
@@ -361,6 +384,7 @@ pub async fn hotspots(
     let key = cache_key("hotspots", &snap, &who, &q);
     let v = cached(&st, key.clone(), move || {
         let rows = snap.incidents.select(&sc.filter);
+        sc.check_size(rows.len())?;
         let cells = cells_of(&snap, &rows);
         let area = snap.study_area.as_ref().map(|a| &a.wgs84);
         let mut result =
@@ -400,6 +424,15 @@ fn hotspot_collection(result: hotspot::HotspotResult, sc: &Scope, who: &Principa
             props.insert("count".into(), Value::Null);
         }
         props.insert("count_suppressed".into(), json!(hide));
+        if sc.rules.tier == Tier::Open {
+            // exact z-scores of neighbourhoods with one hidden cell solve for its count: the
+            // open tier gets the confidence bins (and labels) only
+            for k in ["gi_z", "gi_p", "gi_p_sim", "lmi_i", "lmi_z", "lmi_p"] {
+                if props.contains_key(k) {
+                    props.insert(k.into(), Value::Null);
+                }
+            }
+        }
         features.push(json!({"type": "Feature", "id": c.h3, "geometry": cell_geometry(cell), "properties": props}));
     }
     let mut summary = serde_json::to_value(&result.summary).unwrap_or_default();
@@ -451,6 +484,7 @@ pub async fn emerging(
     let key = cache_key("emerging", &snap, &who, &q);
     let v = cached(&st, key.clone(), move || {
         let pts = points_of(&snap, &snap.incidents.select(&sc.filter));
+        sc.check_size(pts.len())?;
         let result = emerging::emerging_hot_spots(&pts, &params).map_err(emerging_error)?;
         let totals: Vec<u64> = result.cells.iter().map(|c| c.total_count).collect();
         let hidden_total = hidden_counts(&totals, &sc.rules);
@@ -471,6 +505,11 @@ pub async fn emerging(
                     if hide {
                         b["count"] = Value::Null;
                         hidden = true;
+                    }
+                    if sc.rules.tier == Tier::Open {
+                        // as for /hotspots: bins only, no exact z at the open tier
+                        b["z"] = Value::Null;
+                        b["p"] = Value::Null;
                     }
                 }
             }
@@ -519,6 +558,7 @@ pub async fn emerging_compare(
     let key = cache_key("compare", &snap, &who, &q);
     let v = cached(&st, key.clone(), move || {
         let pts = points_of(&snap, &snap.incidents.select(&sc.filter));
+        sc.check_size(pts.len())?;
         let result = emerging::compare_periods(&pts, &params).map_err(emerging_error)?;
         let before: Vec<u64> = result.cells.iter().map(|c| c.count_before).collect();
         let after: Vec<u64> = result.cells.iter().map(|c| c.count_after).collect();

@@ -6,7 +6,9 @@
 //! density only on H3 cells no finer than its resolution.
 
 use super::AppState;
-use super::analysis::{cache_key, cached, cell_geometry, disclosure_json, geojson_response, in_box, own_params, scope};
+use super::analysis::{
+    cache_key, cached, cell_geometry, disclosure_json, geojson_response, in_box, own_params, scope,
+};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
 use super::features::{multipolygon, rfc3339, round};
@@ -25,32 +27,76 @@ use serde_json::{Map, Value, json};
 const MAX_FEATURES: usize = 250_000;
 
 fn metric(snap: &DatasetSnapshot) -> ApiResult<Crs> {
-    snap.metric_crs.ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_data", "the dataset has no data yet"))
+    snap.metric_crs.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_data",
+            "the dataset has no data yet",
+        )
+    })
 }
 
 fn cluster_error(e: cluster::ClusterError) -> ApiError {
-    let status = if e.code() == "too_few_points" { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::BAD_REQUEST };
+    let status = if e.code() == "too_few_points" {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::BAD_REQUEST
+    };
     ApiError::new(status, e.code(), e.to_string())
 }
 
 fn density_error(e: density::DensityError) -> ApiError {
     let status = match e.code() {
-        "too_few_points" | "too_many_cells" | "too_expensive" | "too_many_points_for_cv" | "degenerate_bandwidth" => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        "too_few_points"
+        | "too_many_cells"
+        | "too_expensive"
+        | "too_many_points_for_cv"
+        | "degenerate_bandwidth" => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::BAD_REQUEST,
     };
     ApiError::new(status, e.code(), e.to_string())
 }
 
-fn named_counts(counts: &std::collections::BTreeMap<u16, usize>, names: &[String], min: u32) -> Map<String, Value> {
+fn named_counts(
+    counts: &std::collections::BTreeMap<u16, usize>,
+    names: &[String],
+    min: u32,
+) -> Map<String, Value> {
     counts
         .iter()
         .map(|(&c, &n)| {
-            let v = if n > 0 && (n as u64) < u64::from(min) { Value::Null } else { json!(n) };
+            let v = if n > 0 && (n as u64) < u64::from(min) {
+                Value::Null
+            } else {
+                json!(n)
+            };
             (names.get(c as usize).cloned().unwrap_or_default(), v)
         })
         .collect()
+}
+
+/// The union of the resolution-10 H3 cells of the given fine cells, in lon/lat.
+fn cell_outline(fine: impl Iterator<Item = u64>) -> Option<geo::MultiPolygon<f64>> {
+    let mut cells: Vec<h3o::CellIndex> = fine
+        .filter_map(|c| {
+            h3o::CellIndex::try_from(c)
+                .ok()?
+                .parent(h3o::Resolution::Ten)
+        })
+        .collect();
+    cells.sort_unstable();
+    cells.dedup();
+    h3o::geom::SolventBuilder::new()
+        .build()
+        .dissolve(cells)
+        .ok()
+}
+
+/// `YYYY-MM` of unix seconds (whole months below the private tier).
+fn month(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m").to_string())
+        .unwrap_or_default()
 }
 
 pub async fn clusters(
@@ -76,6 +122,7 @@ pub async fn clusters(
     let v = cached(&st, key.clone(), move || {
         let inc = &snap.incidents;
         let rows = inc.select(&sc.filter);
+        sc.check_size(rows.len())?;
         let pts: Vec<ClusterPoint> = rows
             .iter()
             .map(|&r| {
@@ -93,8 +140,24 @@ pub async fn clusters(
                 left_out += 1;
                 continue;
             }
-            let mp = geo::MultiPolygon(vec![c.polygon.clone()]);
-            let Some(w) = to_wgs.multipolygon(&mp) else { continue };
+            let w = if who.tier == Tier::Private {
+                let mp = geo::MultiPolygon(vec![c.polygon.clone()]);
+                let Some(w) = to_wgs.multipolygon(&mp) else { continue };
+                w
+            } else {
+                // below private, an outline drawn through reports would locate them: the
+                // outline is the union of the fixed H3 cells (resolution 10) they fall in
+                let members = result.labels.iter().zip(&rows).filter(|(l, _)| **l == Some(c.cluster_id)).map(|(_, r)| inc.cell[*r as usize]);
+                match cell_outline(members) {
+                    Some(w) => w,
+                    None => continue,
+                }
+            };
+            let (first, last) = if who.tier == Tier::Private {
+                (rfc3339(c.first_occurred_at), rfc3339(c.last_occurred_at))
+            } else {
+                (month(c.first_occurred_at), month(c.last_occurred_at))
+            };
             if sc.out_box.is_some_and(|b| {
                 use geo::Centroid;
                 w.centroid().is_none_or(|p| p.x() < b[0] || p.x() > b[2] || p.y() < b[1] || p.y() > b[3])
@@ -106,8 +169,9 @@ pub async fn clusters(
                     "cluster_id": c.cluster_id, "count": c.count, "distinct_locations": c.distinct_locations,
                     "categories": named_counts(&c.category_counts, &inc.categories, min),
                     "sources": named_counts(&c.source_counts, &inc.sources, min),
-                    "first_occurred_at": rfc3339(c.first_occurred_at), "last_occurred_at": rfc3339(c.last_occurred_at),
-                    "stability": c.stability, "persistence": c.persistence, "polygon_kind": c.polygon_kind,
+                    "first_occurred_at": first, "last_occurred_at": last,
+                    "stability": c.stability, "persistence": c.persistence,
+                    "polygon_kind": if who.tier == Tier::Private { json!(c.polygon_kind) } else { json!("h3_cells_res10") },
                     "count_suppressed": false}}));
         }
         let summary = json!({"method": result.method, "params": format!("{params:?}"), "n_points": result.n_points,
@@ -138,7 +202,11 @@ pub async fn density(
     let h3 = params.output == DensityOutput::H3;
     let sc = scope(&q, &snap, &who, h3.then_some(params.resolution))?;
     if who.tier == Tier::Open && !h3 {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "tier_forbidden", "the open tier gets density on H3 cells: use output=h3"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "tier_forbidden",
+            "the open tier gets density on H3 cells: use output=h3",
+        ));
     }
     if h3 {
         sc.rules.check_resolution(params.resolution)?;
@@ -147,7 +215,12 @@ pub async fn density(
     let key = cache_key("density", &snap, &who, &q);
     let v = cached(&st, key.clone(), move || {
         let inc = &snap.incidents;
-        let coords: Vec<[f64; 2]> = inc.select(&sc.filter).iter().map(|&r| [inc.x[r as usize], inc.y[r as usize]]).collect();
+        let coords: Vec<[f64; 2]> = inc
+            .select(&sc.filter)
+            .iter()
+            .map(|&r| [inc.x[r as usize], inc.y[r as usize]])
+            .collect();
+        sc.check_size(coords.len())?;
         let window = snap.study_area.as_ref().map(|a| &a.metric);
         let (features, summary) = if h3 {
             density_h3(&snap, &coords, &params, crs, sc.out_box)?
@@ -166,8 +239,15 @@ pub async fn density(
 
 /// Density at the centres of H3 cells covering the study area (or the incidents' extent
 /// widened by three bandwidths).
-fn density_h3(snap: &DatasetSnapshot, coords: &[[f64; 2]], p: &DensityParams, crs: Crs, out_box: Option<[f64; 4]>) -> ApiResult<(Vec<Value>, Value)> {
-    let res = h3o::Resolution::try_from(p.resolution).map_err(|_| ApiError::bad_request("invalid_resolution", "resolution must be 0..=15"))?;
+fn density_h3(
+    snap: &DatasetSnapshot,
+    coords: &[[f64; 2]],
+    p: &DensityParams,
+    crs: Crs,
+    out_box: Option<[f64; 4]>,
+) -> ApiResult<(Vec<Value>, Value)> {
+    let res = h3o::Resolution::try_from(p.resolution)
+        .map_err(|_| ApiError::bad_request("invalid_resolution", "resolution must be 0..=15"))?;
     let area = match &snap.study_area {
         Some(a) => a.wgs84.clone(),
         None => extent_polygon(coords, p, crs)?,
@@ -179,18 +259,27 @@ fn density_h3(snap: &DatasetSnapshot, coords: &[[f64; 2]], p: &DensityParams, cr
         .iter()
         .map(|c| {
             let ll = h3o::LatLng::from(*c);
-            to_m.point(ll.lng(), ll.lat()).map_or([f64::NAN, f64::NAN], |(x, y)| [x, y])
+            to_m.point(ll.lng(), ll.lat())
+                .map_or([f64::NAN, f64::NAN], |(x, y)| [x, y])
         })
         .collect();
-    let d = density::density_at_points(coords, &samples, p, snap.study_area.as_ref().map(|a| &a.metric)).map_err(density_error)?;
+    let d = density::density_at_points(
+        coords,
+        &samples,
+        p,
+        snap.study_area.as_ref().map(|a| &a.metric),
+    )
+    .map_err(density_error)?;
     let mut mass = 0.0;
     let mut features = Vec::new();
     for (c, v) in cells.iter().zip(&d.values_km2) {
         let Some(v) = v else { continue };
         mass += v * c.area_km2();
         if in_box(*c, out_box) {
-            features.push(json!({"type": "Feature", "id": c.to_string(), "geometry": cell_geometry(*c),
-                "properties": {"h3": c.to_string(), "density_km2": round(*v, 6)}}));
+            features.push(
+                json!({"type": "Feature", "id": c.to_string(), "geometry": cell_geometry(*c),
+                "properties": {"h3": c.to_string(), "density_km2": round(*v, 6)}}),
+            );
         }
     }
     let summary = json!({"output": "h3", "resolution": p.resolution, "kernel": d.kernel, "bandwidth_m": d.bandwidth_m,
@@ -200,44 +289,96 @@ fn density_h3(snap: &DatasetSnapshot, coords: &[[f64; 2]], p: &DensityParams, cr
     Ok((features, summary))
 }
 
-fn extent_polygon(coords: &[[f64; 2]], p: &DensityParams, crs: Crs) -> ApiResult<geo::MultiPolygon<f64>> {
+fn extent_polygon(
+    coords: &[[f64; 2]],
+    p: &DensityParams,
+    crs: Crs,
+) -> ApiResult<geo::MultiPolygon<f64>> {
     let pad = 3.0 * p.bandwidth_m.unwrap_or(500.0);
-    let (mut x0, mut y0, mut x1, mut y1) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
+    let (mut x0, mut y0, mut x1, mut y1) = (
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    );
     for c in coords {
         (x0, y0, x1, y1) = (x0.min(c[0]), y0.min(c[1]), x1.max(c[0]), y1.max(c[1]));
     }
     if !x0.is_finite() {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_few_points", "no incidents match the filters"));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_few_points",
+            "no incidents match the filters",
+        ));
     }
-    let rect = geo::Rect::new(geo::coord! {x: x0 - pad, y: y0 - pad}, geo::coord! {x: x1 + pad, y: y1 + pad}).to_polygon();
+    let rect = geo::Rect::new(
+        geo::coord! {x: x0 - pad, y: y0 - pad},
+        geo::coord! {x: x1 + pad, y: y1 + pad},
+    )
+    .to_polygon();
     Transformer::new(crs, Crs::WGS84)?
         .multipolygon(&geo::MultiPolygon(vec![rect]))
-        .ok_or_else(|| ApiError::bad_request("bad_extent", "the incidents' extent cannot be transformed to WGS84"))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_extent",
+                "the incidents' extent cannot be transformed to WGS84",
+            )
+        })
 }
 
 /// Square cells of `cell_m` metres, drawn in WGS84; cells outside the window are left out.
-fn density_squares(coords: &[[f64; 2]], p: &DensityParams, window: Option<&geo::MultiPolygon<f64>>, crs: Crs, out_box: Option<[f64; 4]>) -> ApiResult<(Vec<Value>, Value)> {
+fn density_squares(
+    coords: &[[f64; 2]],
+    p: &DensityParams,
+    window: Option<&geo::MultiPolygon<f64>>,
+    crs: Crs,
+    out_box: Option<[f64; 4]>,
+) -> ApiResult<(Vec<Value>, Value)> {
     let g = density::density_grid(coords, p, window).map_err(density_error)?;
     let to_wgs = Transformer::new(crs, Crs::WGS84)?;
     let floor = g.max_km2 * 1e-6;
     let mut features = Vec::new();
     for row in 0..g.nrows {
         for col in 0..g.ncols {
-            let Some(v) = g.values_km2[row * g.ncols + col] else { continue };
+            let Some(v) = g.values_km2[row * g.ncols + col] else {
+                continue;
+            };
             if v <= floor {
                 continue;
             }
-            let (x, y) = (g.origin_x + col as f64 * g.cell_m, g.origin_y + row as f64 * g.cell_m);
-            let corners = [(x, y), (x + g.cell_m, y), (x + g.cell_m, y + g.cell_m), (x, y + g.cell_m), (x, y)];
-            let ring: Option<Vec<Value>> =
-                corners.iter().map(|&(a, b)| to_wgs.point(a, b).map(|(lon, lat)| json!([round(lon, 7), round(lat, 7)]))).collect();
+            let (x, y) = (
+                g.origin_x + col as f64 * g.cell_m,
+                g.origin_y + row as f64 * g.cell_m,
+            );
+            let corners = [
+                (x, y),
+                (x + g.cell_m, y),
+                (x + g.cell_m, y + g.cell_m),
+                (x, y + g.cell_m),
+                (x, y),
+            ];
+            let ring: Option<Vec<Value>> = corners
+                .iter()
+                .map(|&(a, b)| {
+                    to_wgs
+                        .point(a, b)
+                        .map(|(lon, lat)| json!([round(lon, 7), round(lat, 7)]))
+                })
+                .collect();
             let Some(ring) = ring else { continue };
-            let (lon, lat) = (ring[0][0].as_f64().unwrap_or(0.0), ring[0][1].as_f64().unwrap_or(0.0));
+            let (lon, lat) = (
+                ring[0][0].as_f64().unwrap_or(0.0),
+                ring[0][1].as_f64().unwrap_or(0.0),
+            );
             if out_box.is_some_and(|b| lon < b[0] || lon > b[2] || lat < b[1] || lat > b[3]) {
                 continue;
             }
             if features.len() >= MAX_FEATURES {
-                return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_cells", "more than 250000 non-empty cells: use a larger cell_m"));
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "too_many_cells",
+                    "more than 250000 non-empty cells: use a larger cell_m",
+                ));
             }
             features.push(json!({"type": "Feature", "id": format!("{col}_{row}"),
                 "geometry": {"type": "Polygon", "coordinates": [ring]},

@@ -27,7 +27,10 @@ fn tier_counts(m: std::collections::BTreeMap<&str, u64>, rules: &CellRules) -> V
     let counts: Vec<u64> = m.values().copied().collect();
     let hidden = hidden_counts(&counts, rules);
     Value::Object(
-        m.keys().zip(counts.iter().zip(hidden)).map(|(k, (&n, h))| ((*k).to_owned(), if h { Value::Null } else { json!(n) })).collect(),
+        m.keys()
+            .zip(counts.iter().zip(hidden))
+            .map(|(k, (&n, h))| ((*k).to_owned(), if h { Value::Null } else { json!(n) }))
+            .collect(),
     )
 }
 
@@ -310,7 +313,12 @@ pub async fn ingest(
     let layer = Layer::parse(&layer).map_err(|e| ApiError::not_found(e.to_string()))?;
     who.may_write(layer)?;
     // a dataset the caller may not see answers exactly like a missing one
-    if !st.app.catalog.get(&id).is_some_and(|s| who.may_see(&s.meta)) {
+    if !st
+        .app
+        .catalog
+        .get(&id)
+        .is_some_and(|s| who.may_see(&s.meta))
+    {
         return Err(ApiError::not_found(format!("dataset {id} not found")));
     }
     let ct = headers

@@ -94,7 +94,9 @@ impl From<PrivacyError> for ApiError {
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
-            IngestError::Parse(p) if p.code == "too_large" => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, p.code, p.message),
+            IngestError::Parse(p) if p.code == "too_large" => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, p.code, p.message)
+            }
             IngestError::Parse(p) => ApiError::bad_request(p.code, p.message),
             IngestError::Crs(c) => ApiError::bad_request("bad_crs", c.to_string()),
             IngestError::NoArea => {

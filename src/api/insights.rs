@@ -16,7 +16,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 fn err(status_422: bool, code: &'static str, msg: String) -> ApiError {
-    let status = if status_422 { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::BAD_REQUEST };
+    let status = if status_422 {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::BAD_REQUEST
+    };
     ApiError::new(status, code, msg)
 }
 
@@ -32,7 +36,10 @@ fn cov_error(e: cov::CoverageError) -> ApiError {
 /// suppression (`privacy::disclosure::hidden_counts`).
 fn hide_column(rows: &mut [Value], key: &str, rules: &crate::privacy::disclosure::CellRules) {
     let n: Vec<u64> = rows.iter().map(|r| r[key].as_u64().unwrap_or(0)).collect();
-    for (r, h) in rows.iter_mut().zip(crate::privacy::disclosure::hidden_counts(&n, rules)) {
+    for (r, h) in rows
+        .iter_mut()
+        .zip(crate::privacy::disclosure::hidden_counts(&n, rules))
+    {
         if h {
             r[key] = Value::Null;
         }
@@ -41,7 +48,11 @@ fn hide_column(rows: &mut [Value], key: &str, rules: &crate::privacy::disclosure
 
 /// Hides a count below the tier's threshold (`null`).
 fn shown(n: u64, min: u32) -> Value {
-    if n > 0 && n < u64::from(min) { Value::Null } else { json!(n) }
+    if n > 0 && n < u64::from(min) {
+        Value::Null
+    } else {
+        json!(n)
+    }
 }
 
 pub async fn concentration(
@@ -63,6 +74,7 @@ pub async fn concentration(
     let key = cache_key("concentration", &snap, &who, &q);
     let v = cached(&st, key.clone(), move || {
         let rows = snap.incidents.select(&sc.filter);
+        sc.check_size(rows.len())?;
         let inc = &snap.incidents;
         let min = sc.rules.min_count;
         let mut body = if by_place {
@@ -123,7 +135,11 @@ pub async fn concentration(
     })
     .await?;
     let _ = headers;
-    Ok(super::audit::with_info(axum::Json((*v).clone()).into_response(), 1, 0))
+    Ok(super::audit::with_info(
+        axum::Json((*v).clone()).into_response(),
+        1,
+        0,
+    ))
 }
 
 pub async fn coverage(
@@ -142,24 +158,43 @@ pub async fn coverage(
     let key = cache_key("coverage", &snap, &who, &q);
     let v = cached(&st, key.clone(), move || {
         let rows = snap.incidents.select(&sc.filter);
+        sc.check_size(rows.len())?;
         let inc = &snap.incidents;
         let pts: Vec<CovIncident> = rows
             .iter()
             .map(|&r| {
                 let r = r as usize;
-                CovIncident { cell: inc.cell[r], t: inc.t[r], source: inc.src[r], subject: inc.subject[r].checked_sub(1) }
+                CovIncident {
+                    cell: inc.cell[r],
+                    t: inc.t[r],
+                    source: inc.src[r],
+                    subject: inc.subject[r].checked_sub(1),
+                }
             })
             .collect();
         // hot cells: Gi* (k = 1, FDR) at the coverage resolution, bins +2 and +3
-        let cells: Vec<h3o::CellIndex> = pts.iter().filter_map(|p| h3o::CellIndex::try_from(p.cell).ok()).collect();
-        let hp = hotspot::HotspotParams { resolution: Some(params.resolution), k: Some(1), fdr: true, ..Default::default() };
-        let (hot, hot_note): (Vec<u64>, Value) = match hotspot::run(&cells, snap.study_area.as_ref().map(|a| &a.wgs84), &hp) {
-            Ok(r) => (
-                r.cells.iter().filter(|c| c.gi_bin >= 2).filter_map(|c| u64::from_str_radix(&c.h3, 16).ok()).collect(),
-                json!("hot cells: Gi* at this resolution, k = 1, FDR, bins +2 and +3"),
-            ),
-            Err(e) => (Vec::new(), json!(format!("no hot cells: {e}"))),
+        let cells: Vec<h3o::CellIndex> = pts
+            .iter()
+            .filter_map(|p| h3o::CellIndex::try_from(p.cell).ok())
+            .collect();
+        let hp = hotspot::HotspotParams {
+            resolution: Some(params.resolution),
+            k: Some(1),
+            fdr: true,
+            ..Default::default()
         };
+        let (hot, hot_note): (Vec<u64>, Value) =
+            match hotspot::run(&cells, snap.study_area.as_ref().map(|a| &a.wgs84), &hp) {
+                Ok(r) => (
+                    r.cells
+                        .iter()
+                        .filter(|c| c.gi_bin >= 2)
+                        .filter_map(|c| u64::from_str_radix(&c.h3, 16).ok())
+                        .collect(),
+                    json!("hot cells: Gi* at this resolution, k = 1, FDR, bins +2 and +3"),
+                ),
+                Err(e) => (Vec::new(), json!(format!("no hot cells: {e}"))),
+            };
         let c = cov::coverage(&pts, &inc.sources, &hot, &params).map_err(cov_error)?;
         let mut v = serde_json::to_value(&c).unwrap_or_default();
         let min = sc.rules.min_count;
@@ -191,5 +226,9 @@ pub async fn coverage(
     })
     .await?;
     let _ = headers;
-    Ok(super::audit::with_info(axum::Json((*v).clone()).into_response(), 1, 0))
+    Ok(super::audit::with_info(
+        axum::Json((*v).clone()).into_response(),
+        1,
+        0,
+    ))
 }

@@ -10,8 +10,8 @@ pub mod datasets;
 pub mod error;
 pub mod extract;
 pub mod features;
-pub mod insights;
 pub mod filters;
+pub mod insights;
 pub mod ogc;
 pub mod picture;
 pub mod proximity;
@@ -190,7 +190,10 @@ pub fn router(state: AppState) -> Router {
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             s.max_concurrency,
         ))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), time_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            time_limit,
+        ))
         .layer(CompressionLayer::new())
         .layer(cors(&s.cors_origins))
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -199,7 +202,10 @@ pub fn router(state: AppState) -> Router {
 
 async fn health(q: extract::Query) -> ApiResult<Response> {
     q.allow(&[])?;
-    Ok(axum::Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})).into_response())
+    Ok(
+        axum::Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+            .into_response(),
+    )
 }
 
 /// Answers 503 (problem+json, code `timeout`) when a request takes longer than the configured
@@ -215,7 +221,10 @@ async fn time_limit(
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "timeout",
-            format!("the request took longer than {} s (--request-timeout-secs)", st.settings.request_timeout.as_secs()),
+            format!(
+                "the request took longer than {} s (--request-timeout-secs)",
+                st.settings.request_timeout.as_secs()
+            ),
         )
         .into_response(),
     }

@@ -35,7 +35,10 @@ const CONFORMANCE: &[&str] = &[
 fn json_only(q: &Query) -> ApiResult<()> {
     match q.get("f") {
         None | Some("json") => Ok(()),
-        Some(f) => Err(ApiError::bad_request("bad_format", format!("f={f:?}: this document is served as json only"))),
+        Some(f) => Err(ApiError::bad_request(
+            "bad_format",
+            format!("f={f:?}: this document is served as json only"),
+        )),
     }
 }
 
@@ -138,18 +141,38 @@ fn layer_count(snap: &DatasetSnapshot, layer: Layer) -> usize {
 fn extent(snap: &DatasetSnapshot, private: bool) -> Value {
     use chrono::{Datelike, TimeZone, Utc};
     let inc = &snap.incidents;
-    let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    let mut b = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
     for i in 0..inc.len() {
-        b = [b[0].min(inc.lon[i]), b[1].min(inc.lat[i]), b[2].max(inc.lon[i]), b[3].max(inc.lat[i])];
+        b = [
+            b[0].min(inc.lon[i]),
+            b[1].min(inc.lat[i]),
+            b[2].max(inc.lon[i]),
+            b[3].max(inc.lat[i]),
+        ];
     }
     if let Some(a) = &snap.study_area {
         use geo::BoundingRect;
         if let Some(r) = a.wgs84.bounding_rect() {
-            b = [b[0].min(r.min().x), b[1].min(r.min().y), b[2].max(r.max().x), b[3].max(r.max().y)];
+            b = [
+                b[0].min(r.min().x),
+                b[1].min(r.min().y),
+                b[2].max(r.max().x),
+                b[3].max(r.max().y),
+            ];
         }
     }
     if !private {
-        b = [(b[0] * 100.0).floor() / 100.0, (b[1] * 100.0).floor() / 100.0, (b[2] * 100.0).ceil() / 100.0, (b[3] * 100.0).ceil() / 100.0];
+        b = [
+            (b[0] * 100.0).floor() / 100.0,
+            (b[1] * 100.0).floor() / 100.0,
+            (b[2] * 100.0).ceil() / 100.0,
+            (b[3] * 100.0).ceil() / 100.0,
+        ];
     }
     let spatial = if b[0].is_finite() {
         json!({"bbox": [b.map(|v| features::round(v, 7))], "crs": Crs::WGS84.uri()})
@@ -161,8 +184,19 @@ fn extent(snap: &DatasetSnapshot, private: bool) -> Value {
             return rfc3339(t);
         }
         let d = Utc.timestamp_opt(t, 0).single().unwrap_or_default();
-        let (y, m) = if end { if d.month() == 12 { (d.year() + 1, 1) } else { (d.year(), d.month() + 1) } } else { (d.year(), d.month()) };
-        let first = Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single().map_or(t, |x| x.timestamp());
+        let (y, m) = if end {
+            if d.month() == 12 {
+                (d.year() + 1, 1)
+            } else {
+                (d.year(), d.month() + 1)
+            }
+        } else {
+            (d.year(), d.month())
+        };
+        let first = Utc
+            .with_ymd_and_hms(y, m, 1, 0, 0, 0)
+            .single()
+            .map_or(t, |x| x.timestamp());
         rfc3339(if end { first - 1 } else { first })
     };
     let (t0, t1) = (inc.t.iter().min(), inc.t.iter().max());
@@ -229,7 +263,12 @@ pub async fn collection(
     json_only(&q)?;
     let (snap, layer) = resolve(&st, &who, &cid)?;
     Ok(json_response(
-        collection_json(&snap, layer, &st.base_url(&headers), who.tier == Tier::Private),
+        collection_json(
+            &snap,
+            layer,
+            &st.base_url(&headers),
+            who.tier == Tier::Private,
+        ),
         "application/json",
     ))
 }

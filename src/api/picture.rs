@@ -30,7 +30,9 @@ fn by<K: Ord + Clone>(rows: &[u32], key: impl Fn(usize) -> K) -> BTreeMap<K, u64
 }
 
 fn month(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).map(|d| d.format("%Y-%m").to_string()).unwrap_or_default()
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m").to_string())
+        .unwrap_or_default()
 }
 
 /// The period: the `datetime` filter, or the last 12 whole calendar months of data.
@@ -43,9 +45,20 @@ fn period(snap: &DatasetSnapshot, asked: Option<TimeRange>) -> (i64, i64) {
         None => {
             let d = Utc.timestamp_opt(last, 0).single().unwrap_or_default();
             let (y, m) = (d.year(), d.month());
-            let next = if m == 12 { Utc.with_ymd_and_hms(y + 1, 1, 1, 0, 0, 0) } else { Utc.with_ymd_and_hms(y, m + 1, 1, 0, 0, 0) };
-            let start = if m == 12 { Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0) } else { Utc.with_ymd_and_hms(y - 1, m + 1, 1, 0, 0, 0) };
-            (start.single().map_or(first, |s| s.timestamp()), next.single().map_or(last, |n| n.timestamp() - 1))
+            let next = if m == 12 {
+                Utc.with_ymd_and_hms(y + 1, 1, 1, 0, 0, 0)
+            } else {
+                Utc.with_ymd_and_hms(y, m + 1, 1, 0, 0, 0)
+            };
+            let start = if m == 12 {
+                Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0)
+            } else {
+                Utc.with_ymd_and_hms(y - 1, m + 1, 1, 0, 0, 0)
+            };
+            (
+                start.single().map_or(first, |s| s.timestamp()),
+                next.single().map_or(last, |n| n.timestamp() - 1),
+            )
         }
     }
 }
@@ -61,7 +74,12 @@ pub async fn picture(
     let html = match q.get("f") {
         None | Some("json") => false,
         Some("html") => true,
-        Some(f) => return Err(ApiError::bad_request("bad_format", format!("f={f:?}: expected json or html"))),
+        Some(f) => {
+            return Err(ApiError::bad_request(
+                "bad_format",
+                format!("f={f:?}: expected json or html"),
+            ));
+        }
     };
     let rest = Query(q.0.iter().filter(|(k, _)| k != "f").cloned().collect());
     rest.allow(&["datetime", "category", "source", "bbox", "bbox-crs"])?;
@@ -122,7 +140,11 @@ pub async fn picture(
     })
     .await?;
     let resp = if html {
-        ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], render_html(&v)).into_response()
+        (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            render_html(&v),
+        )
+            .into_response()
     } else {
         axum::Json((*v).clone()).into_response()
     };
@@ -131,11 +153,20 @@ pub async fn picture(
 }
 
 fn top_hot_spots(snap: &DatasetSnapshot, rows: &[u32], res: u8) -> Value {
-    let cells: Vec<h3o::CellIndex> = rows.iter().filter_map(|&r| h3o::CellIndex::try_from(snap.incidents.cell[r as usize]).ok()).collect();
-    let p = hotspot::HotspotParams { resolution: Some(res), k: Some(1), fdr: true, ..Default::default() };
+    let cells: Vec<h3o::CellIndex> = rows
+        .iter()
+        .filter_map(|&r| h3o::CellIndex::try_from(snap.incidents.cell[r as usize]).ok())
+        .collect();
+    let p = hotspot::HotspotParams {
+        resolution: Some(res),
+        k: Some(1),
+        fdr: true,
+        ..Default::default()
+    };
     match hotspot::run(&cells, snap.study_area.as_ref().map(|a| &a.wgs84), &p) {
         Ok(r) => {
-            let mut hot: Vec<&hotspot::CellResult> = r.cells.iter().filter(|c| c.gi_bin >= 2).collect();
+            let mut hot: Vec<&hotspot::CellResult> =
+                r.cells.iter().filter(|c| c.gi_bin >= 2).collect();
             hot.sort_by(|a, b| b.gi_z.total_cmp(&a.gi_z));
             json!({"rule": "Gi* (k = 1, FDR) bins +2/+3, highest z first", "resolution": res,
                    "cells": hot.iter().take(10).map(|c| json!({"h3": c.h3, "gi_z": c.gi_z, "gi_bin": c.gi_bin})).collect::<Vec<_>>()})
@@ -150,19 +181,43 @@ fn proximity_summary(snap: &DatasetSnapshot, rows: &[u32], tier: Tier) -> Value 
         .facilities
         .iter()
         .filter(|(_, f)| tier == Tier::Private || !f.confidential)
-        .map(|(_, f)| proximity::ProxFacility { id: f.id.clone(), kind: f.kind.clone(), x: f.x, y: f.y })
+        .map(|(_, f)| proximity::ProxFacility {
+            id: f.id.clone(),
+            kind: f.kind.clone(),
+            x: f.x,
+            y: f.y,
+        })
         .collect();
     let pts: Vec<proximity::ProxIncident> = rows
         .iter()
         .map(|&r| {
             let r = r as usize;
-            proximity::ProxIncident { x: inc.x[r], y: inc.y[r], cell: inc.cell[r], subject: inc.subject[r].checked_sub(1) }
+            proximity::ProxIncident {
+                x: inc.x[r],
+                y: inc.y[r],
+                cell: inc.cell[r],
+                subject: inc.subject[r].checked_sub(1),
+            }
         })
         .collect();
-    let baseline: Vec<(f64, f64, f64)> = snap.baseline.iter().map(|(_, b)| (b.x, b.y, b.weight)).collect();
-    let params = proximity::ProximityParams { simulations: 99, seed: 1, ..Default::default() };
+    let baseline: Vec<(f64, f64, f64)> = snap
+        .baseline
+        .iter()
+        .map(|(_, b)| (b.x, b.y, b.weight))
+        .collect();
+    let params = proximity::ProximityParams {
+        simulations: 99,
+        seed: 1,
+        ..Default::default()
+    };
     let base = (!baseline.is_empty()).then_some(baseline.as_slice());
-    match proximity::analyze(&pts, &fac, snap.study_area.as_ref().map(|a| &a.metric), base, &params) {
+    match proximity::analyze(
+        &pts,
+        &fac,
+        snap.study_area.as_ref().map(|a| &a.metric),
+        base,
+        &params,
+    ) {
         Ok(r) => {
             let g = &r.summary.global;
             json!({"radius_m": params.radius_m, "null": r.summary.null, "share_within": g.share_within,
@@ -173,14 +228,23 @@ fn proximity_summary(snap: &DatasetSnapshot, rows: &[u32], tier: Tier) -> Value 
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A horizontal bar chart of a `{label: count|null}` object as inline SVG.
 fn bars(title: &str, m: &Value) -> String {
-    let Some(obj) = m.as_object() else { return String::new() };
+    let Some(obj) = m.as_object() else {
+        return String::new();
+    };
     let max = obj.values().filter_map(Value::as_f64).fold(1.0, f64::max);
-    let mut svg = format!("<h2>{}</h2><svg class=\"chart\" width=\"640\" height=\"{}\" role=\"img\">", esc(title), 22 * obj.len() + 4);
+    let mut svg = format!(
+        "<h2>{}</h2><svg class=\"chart\" width=\"640\" height=\"{}\" role=\"img\">",
+        esc(title),
+        22 * obj.len() + 4
+    );
     for (i, (k, v)) in obj.iter().enumerate() {
         let y = 22 * i + 2;
         let (w, label) = match v.as_f64() {
@@ -189,7 +253,10 @@ fn bars(title: &str, m: &Value) -> String {
         };
         svg += &format!(
             "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text><rect x=\"200\" y=\"{y}\" width=\"{w:.1}\" height=\"16\" fill=\"#c0392b\"/><text x=\"{:.1}\" y=\"{}\" font-size=\"12\">{label}</text>",
-            y + 13, esc(k), 205.0 + w, y + 13
+            y + 13,
+            esc(k),
+            205.0 + w,
+            y + 13
         );
     }
     svg + "</svg>"
@@ -211,12 +278,24 @@ fn render_html(v: &Value) -> String {
     s += &bars("Reports by month", &v["by_month"]);
     s += "<h2>Trend against the previous period</h2><table><tr><th>category</th><th>now</th><th>before</th><th>change</th></tr>";
     for t in v["trend"].as_array().into_iter().flatten() {
-        let change = t["change"].as_f64().map_or("-".to_owned(), |c| format!("{:+.0} %", c * 100.0));
-        s += &format!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{change}</td></tr>", esc(t["category"].as_str().unwrap_or("")), t["count"], t["previous"]);
+        let change = t["change"]
+            .as_f64()
+            .map_or("-".to_owned(), |c| format!("{:+.0} %", c * 100.0));
+        s += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{change}</td></tr>",
+            esc(t["category"].as_str().unwrap_or("")),
+            t["count"],
+            t["previous"]
+        );
     }
     s += "</table><h2>Top hot spots (H3 cells)</h2><table><tr><th>cell</th><th>Gi* z</th><th>bin</th></tr>";
     for c in v["top_hot_spots"]["cells"].as_array().into_iter().flatten() {
-        s += &format!("<tr><td>{}</td><td>{:.2}</td><td>{}</td></tr>", esc(c["h3"].as_str().unwrap_or("")), c["gi_z"].as_f64().unwrap_or(0.0), c["gi_bin"]);
+        s += &format!(
+            "<tr><td>{}</td><td>{:.2}</td><td>{}</td></tr>",
+            esc(c["h3"].as_str().unwrap_or("")),
+            c["gi_z"].as_f64().unwrap_or(0.0),
+            c["gi_bin"]
+        );
     }
     let p = &v["proximity"];
     s += &format!(
@@ -227,6 +306,9 @@ fn render_html(v: &Value) -> String {
         p["expected_share"].as_f64().unwrap_or(0.0) * 100.0,
         p["p_mc"]
     );
-    s += &format!("<p><small>Tier: {}. Counts below the tier's threshold are shown as &lt;k.</small></p></body></html>", esc(v["disclosure"]["tier"].as_str().unwrap_or("")));
+    s += &format!(
+        "<p><small>Tier: {}. Counts below the tier's threshold are shown as &lt;k.</small></p></body></html>",
+        esc(v["disclosure"]["tier"].as_str().unwrap_or(""))
+    );
     s
 }

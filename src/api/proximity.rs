@@ -13,7 +13,7 @@ use crate::analysis::proximity::{
     self, FacilityStats, ProxFacility, ProxIncident, ProximityError, ProximityParams,
     ProximityReport,
 };
-use crate::index::{DatasetSnapshot, Filter};
+use crate::index::DatasetSnapshot;
 use crate::model::Tier;
 use crate::privacy::Principal;
 use crate::privacy::disclosure::{CellRules, hidden_counts};
@@ -61,11 +61,12 @@ fn facilities(
 
 fn run(
     snap: &DatasetSnapshot,
-    filter: &Filter,
+    sc: &Scope,
     fac: &[ProxFacility],
     params: &ProximityParams,
 ) -> ApiResult<(Vec<u32>, ProximityReport)> {
-    let rows = snap.incidents.select(filter);
+    let rows = snap.incidents.select(&sc.filter);
+    sc.check_size(rows.len())?;
     let inc = &snap.incidents;
     let pts: Vec<ProxIncident> = rows
         .iter()
@@ -120,7 +121,7 @@ pub async fn proximity(
     let v = cached(&st, key.clone(), move || {
         let fac = facilities(&snap, kinds.as_deref(), who.tier);
         let plain: Vec<ProxFacility> = fac.iter().map(|(_, f)| f.clone()).collect();
-        let (_, report) = run(&snap, &sc.filter, &plain, &params)?;
+        let (_, report) = run(&snap, &sc, &plain, &params)?;
         Ok(collection(&snap, &fac, report, &sc, &who))
     })
     .await?;
@@ -223,7 +224,7 @@ pub async fn nearest(
     let v = cached(&st, key.clone(), move || {
         let fac = facilities(&snap, kinds.as_deref(), Tier::Private);
         let plain: Vec<ProxFacility> = fac.iter().map(|(_, f)| f.clone()).collect();
-        let (rows, report) = run(&snap, &sc.filter, &plain, &params)?;
+        let (rows, report) = run(&snap, &sc, &plain, &params)?;
         let inc = &snap.incidents;
         let features: Vec<Value> = rows
             .iter()

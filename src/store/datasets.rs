@@ -56,7 +56,7 @@ impl Store {
     /// Creates a dataset with its members; `DatasetExists` when the id is taken.
     pub fn create_dataset(&self, meta: &DatasetMeta) -> Result<(), StoreError> {
         let mut c = self.writer();
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let settings = serde_json::to_string(&meta.settings)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let n = tx.execute(
@@ -143,7 +143,7 @@ impl Store {
     /// Its audit entries stay (the audit log is append-only).
     pub fn delete_dataset(&self, id: &DatasetId) -> Result<bool, StoreError> {
         let mut c = self.writer();
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for table in [
             "incidents",
             "facilities",

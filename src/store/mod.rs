@@ -134,7 +134,7 @@ impl Store {
         mut progress: impl FnMut(u64),
     ) -> Result<WriteStats, StoreError> {
         let mut c = self.writer();
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let exists: bool = tx
             .query_row(
                 "SELECT 1 FROM datasets WHERE id = ?1",

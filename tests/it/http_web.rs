@@ -252,7 +252,6 @@ async fn reads_do_not_wait_for_a_large_ingest() {
 /// Fix: `transaction_with_behavior(TransactionBehavior::Immediate)` in src/store/mod.rs
 /// `write_batch` (and the other writing transactions in src/store/datasets.rs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "store bug: write_batch needs an IMMEDIATE transaction (src/store/mod.rs)"]
 async fn audited_reads_during_a_large_ingest() {
     let (during, _, write_time) = read_during_ingest(
         "/collections/zd.incidents/items?limit=100&source=ggd",

@@ -1657,6 +1657,14 @@ async fn open_gi_z_scores_do_not_give_back_suppressed_counts() {
         })
         .collect();
     let feats = open["features"].as_array().expect("features");
+    if feats.iter().all(|f| f["properties"]["gi_z"].is_null()) {
+        // the open tier publishes no z-scores: there is nothing to solve
+        assert!(
+            feats.iter().all(|f| f["properties"]["gi_bin"].is_i64()),
+            "bins are still published"
+        );
+        return;
+    }
     let cells: BTreeMap<h3o::CellIndex, (Option<u64>, f64)> = feats
         .iter()
         .map(|f| {
