@@ -73,15 +73,22 @@ impl Crs {
 
     /// Area of use in degrees `(west, south, east, north)`, from PROJ's database.
     pub fn area_of_use(self) -> Result<(f64, f64, f64, f64), CrsError> {
+        type Areas = std::sync::Mutex<std::collections::HashMap<u32, (f64, f64, f64, f64)>>;
+        static AREAS: std::sync::LazyLock<Areas> = std::sync::LazyLock::new(Default::default);
         if self == Crs::WGS84 {
             return Ok((-180.0, -90.0, 180.0, 90.0));
         }
+        if let Some(a) = AREAS.lock().unwrap_or_else(|p| p.into_inner()).get(&self.0) {
+            return Ok(*a);
+        }
         let p = proj::Proj::new(&self.epsg())
             .map_err(|e| CrsError::Proj(self.epsg(), e.to_string()))?;
-        match p.area_of_use() {
-            Ok((Some(a), _)) => Ok((a.west, a.south, a.east, a.north)),
-            _ => Err(CrsError::Proj(self.epsg(), "no area of use".into())),
-        }
+        let area = match p.area_of_use() {
+            Ok((Some(a), _)) => (a.west, a.south, a.east, a.north),
+            _ => return Err(CrsError::Proj(self.epsg(), "no area of use".into())),
+        };
+        AREAS.lock().unwrap_or_else(|p| p.into_inner()).insert(self.0, area);
+        Ok(area)
     }
 
     /// The metric CRS for data centred at `(lon, lat)`: RD New inside the Netherlands,
@@ -108,7 +115,15 @@ impl fmt::Display for Crs {
 /// A coordinate transformation between two CRSs, lon/lat axis order for geographic ones.
 /// Not `Send`: create one per task or thread.
 pub struct Transformer {
-    proj: Option<proj::Proj>,
+    proj: Option<std::rc::Rc<proj::Proj>>,
+}
+
+thread_local! {
+    /// Transformers already built on this thread: creating a PROJ context and operation costs
+    /// milliseconds, which a bbox query should not pay every time. `Rc`, so never shared
+    /// across threads (`proj::Proj` is neither Send nor Sync).
+    static CACHE: std::cell::RefCell<std::collections::HashMap<(u32, u32), std::rc::Rc<proj::Proj>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
 impl Transformer {
@@ -117,8 +132,14 @@ impl Transformer {
         if from == to {
             return Ok(Transformer { proj: None });
         }
-        let p = proj::Proj::new_known_crs(&from.epsg(), &to.epsg(), None)
-            .map_err(|e| CrsError::Proj(format!("{from} -> {to}"), e.to_string()))?;
+        if let Some(p) = CACHE.with(|c| c.borrow().get(&(from.0, to.0)).cloned()) {
+            return Ok(Transformer { proj: Some(p) });
+        }
+        let p = std::rc::Rc::new(
+            proj::Proj::new_known_crs(&from.epsg(), &to.epsg(), None)
+                .map_err(|e| CrsError::Proj(format!("{from} -> {to}"), e.to_string()))?,
+        );
+        CACHE.with(|c| c.borrow_mut().insert((from.0, to.0), p.clone()));
         Ok(Transformer { proj: Some(p) })
     }
 

@@ -166,7 +166,7 @@ impl Store {
         self.read(|c| {
             let mut st = c.prepare(
                 "SELECT fid, source, occurred_at, category, subject, lon, lat, x, y, cell \
-                 FROM incidents WHERE dataset = ?1 ORDER BY fid",
+                 FROM incidents NOT INDEXED WHERE dataset = ?1 ORDER BY fid",
             )?;
             let mut rows = st.query([ds.as_str()])?;
             while let Some(r) = rows.next()? {
