@@ -87,7 +87,10 @@ impl Crs {
             Ok((Some(a), _)) => (a.west, a.south, a.east, a.north),
             _ => return Err(CrsError::Proj(self.epsg(), "no area of use".into())),
         };
-        AREAS.lock().unwrap_or_else(|p| p.into_inner()).insert(self.0, area);
+        AREAS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.0, area);
         Ok(area)
     }
 
