@@ -10,7 +10,7 @@ use super::features::round;
 use super::filters::parse_filter;
 use crate::analysis::{emerging, hotspot};
 use crate::crs::{Crs, Transformer};
-use crate::index::{DatasetSnapshot, Filter, TimeRange};
+use crate::index::{DatasetSnapshot, Filter};
 use crate::model::DatasetId;
 use crate::model::Tier;
 use crate::privacy::Principal;
@@ -140,7 +140,7 @@ pub(crate) fn scope(
     if who.tier == Tier::Open
         && let Some(t) = filter.time.as_mut()
     {
-        *t = whole_months(*t);
+        *t = t.whole_months();
         notes.push("the time filter was widened to whole months (open tier)".into());
     }
     let coarse_enough = res.is_some_and(|r| r <= settings.sensitive_max_resolution);
@@ -208,32 +208,6 @@ impl Scope {
             ));
         }
         Ok(())
-    }
-}
-
-/// Widens a time range to whole calendar months (UTC).
-fn whole_months(t: TimeRange) -> TimeRange {
-    use chrono::{Datelike, TimeZone, Utc};
-    let month_start = |s: i64| {
-        let d = Utc.timestamp_opt(s, 0).single().unwrap_or_default();
-        Utc.with_ymd_and_hms(d.year(), d.month(), 1, 0, 0, 0)
-            .single()
-            .map_or(s, |m| m.timestamp())
-    };
-    let next_month = |s: i64| {
-        let d = Utc.timestamp_opt(s, 0).single().unwrap_or_default();
-        let (y, m) = if d.month() == 12 {
-            (d.year() + 1, 1)
-        } else {
-            (d.year(), d.month() + 1)
-        };
-        Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0)
-            .single()
-            .map_or(s, |m| m.timestamp() - 1)
-    };
-    TimeRange {
-        start: t.start.map(month_start),
-        end: t.end.map(next_month),
     }
 }
 

@@ -11,7 +11,7 @@ use super::analysis::{
 };
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
-use super::features::{multipolygon, rfc3339, round};
+use super::features::{multipolygon, rfc3339, round, year_month};
 use crate::analysis::cluster::{self, ClusterParams, ClusterPoint};
 use crate::analysis::density::{self, DensityOutput, DensityParams};
 use crate::analysis::h3grid;
@@ -92,13 +92,6 @@ fn cell_outline(fine: impl Iterator<Item = u64>) -> Option<geo::MultiPolygon<f64
         .ok()
 }
 
-/// `YYYY-MM` of unix seconds (whole months below the private tier).
-fn month(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.format("%Y-%m").to_string())
-        .unwrap_or_default()
-}
-
 pub async fn clusters(
     State(st): State<AppState>,
     Caller(who): Caller,
@@ -156,7 +149,7 @@ pub async fn clusters(
             let (first, last) = if who.tier == Tier::Private {
                 (rfc3339(c.first_occurred_at), rfc3339(c.last_occurred_at))
             } else {
-                (month(c.first_occurred_at), month(c.last_occurred_at))
+                (year_month(c.first_occurred_at), year_month(c.last_occurred_at))
             };
             if sc.out_box.is_some_and(|b| {
                 use geo::Centroid;

@@ -26,6 +26,13 @@ pub fn rfc3339(t: i64) -> String {
         .unwrap_or_default()
 }
 
+/// `YYYY-MM` (UTC) of unix seconds: a time shown as a whole month.
+pub fn year_month(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m").to_string())
+        .unwrap_or_default()
+}
+
 /// A multipolygon as GeoJSON, exterior rings counter-clockwise and holes clockwise (RFC 7946
 /// §3.1.6), coordinates rounded for the CRS.
 pub fn multipolygon(mp: &geo::MultiPolygon<f64>, crs: Crs) -> Value {

@@ -8,7 +8,7 @@ use super::extract::{Caller, Query};
 use super::features::{self, rfc3339};
 use super::filters::{parse_crs_param, parse_filter, supported_crs};
 use crate::crs::Crs;
-use crate::index::{DatasetSnapshot, Filter};
+use crate::index::{DatasetSnapshot, Filter, month_end, month_start};
 use crate::model::{DatasetId, Layer, Tier};
 use crate::privacy::Principal;
 use axum::extract::State;
@@ -139,7 +139,6 @@ fn layer_count(snap: &DatasetSnapshot, layer: Layer) -> usize {
 /// private tier the extent must not give away single reports: the box is widened outward to
 /// 0.01 degree and the time span to whole months.
 fn extent(snap: &DatasetSnapshot, private: bool) -> Value {
-    use chrono::{Datelike, TimeZone, Utc};
     let inc = &snap.incidents;
     let mut b = [
         f64::INFINITY,
@@ -180,24 +179,11 @@ fn extent(snap: &DatasetSnapshot, private: bool) -> Value {
         json!({"bbox": [[-180.0, -90.0, 180.0, 90.0]], "crs": Crs::WGS84.uri()})
     };
     let month = |t: i64, end: bool| -> String {
-        if private {
-            return rfc3339(t);
+        match (private, end) {
+            (true, _) => rfc3339(t),
+            (false, false) => rfc3339(month_start(t, 0)),
+            (false, true) => rfc3339(month_end(t)),
         }
-        let d = Utc.timestamp_opt(t, 0).single().unwrap_or_default();
-        let (y, m) = if end {
-            if d.month() == 12 {
-                (d.year() + 1, 1)
-            } else {
-                (d.year(), d.month() + 1)
-            }
-        } else {
-            (d.year(), d.month())
-        };
-        let first = Utc
-            .with_ymd_and_hms(y, m, 1, 0, 0, 0)
-            .single()
-            .map_or(t, |x| x.timestamp());
-        rfc3339(if end { first - 1 } else { first })
     };
     let (t0, t1) = (inc.t.iter().min(), inc.t.iter().max());
     json!({"spatial": spatial, "temporal": {"interval": [[t0.map(|t| month(*t, false)), t1.map(|t| month(*t, true))]], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}})

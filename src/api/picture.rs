@@ -7,8 +7,9 @@ use super::AppState;
 use super::analysis::{cache_key, cached, disclosure_json, scope, snapshot};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
+use super::features::year_month;
 use crate::analysis::{hotspot, proximity};
-use crate::index::{DatasetSnapshot, TimeRange};
+use crate::index::{DatasetSnapshot, TimeRange, month_end, month_start};
 use crate::model::Tier;
 use crate::privacy::disclosure::{CellRules, hidden_counts};
 use axum::extract::{Path, State};
@@ -29,37 +30,13 @@ fn by<K: Ord + Clone>(rows: &[u32], key: impl Fn(usize) -> K) -> BTreeMap<K, u64
     m
 }
 
-fn month(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.format("%Y-%m").to_string())
-        .unwrap_or_default()
-}
-
 /// The period: the `datetime` filter, or the last 12 whole calendar months of data.
 fn period(snap: &DatasetSnapshot, asked: Option<TimeRange>) -> (i64, i64) {
-    use chrono::{Datelike, TimeZone, Utc};
     let last = snap.incidents.t.iter().max().copied().unwrap_or(0);
     let first = snap.incidents.t.iter().min().copied().unwrap_or(0);
     match asked {
         Some(TimeRange { start, end }) => (start.unwrap_or(first), end.unwrap_or(last)),
-        None => {
-            let d = Utc.timestamp_opt(last, 0).single().unwrap_or_default();
-            let (y, m) = (d.year(), d.month());
-            let next = if m == 12 {
-                Utc.with_ymd_and_hms(y + 1, 1, 1, 0, 0, 0)
-            } else {
-                Utc.with_ymd_and_hms(y, m + 1, 1, 0, 0, 0)
-            };
-            let start = if m == 12 {
-                Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0)
-            } else {
-                Utc.with_ymd_and_hms(y - 1, m + 1, 1, 0, 0, 0)
-            };
-            (
-                start.single().map_or(first, |s| s.timestamp()),
-                next.single().map_or(last, |n| n.timestamp() - 1),
-            )
-        }
+        None => (month_start(last, -11), month_end(last)),
     }
 }
 
@@ -129,7 +106,7 @@ pub async fn picture(
             "previous_period": {"start": super::features::rfc3339(t0 - len), "end": super::features::rfc3339(t0 - 1)},
             "total": shown(rows.len() as u64, r), "previous_total": shown(prev.len() as u64, r),
             "by_category": counts(cats.clone()), "by_source": counts(by(&rows, |i| inc.sources[inc.src[i] as usize].clone())),
-            "by_month": counts(by(&rows, |i| month(inc.t[i]))),
+            "by_month": counts(by(&rows, |i| year_month(inc.t[i]))),
             "by_area": {"resolution": res, "cells": areas.iter().take(25).map(|(c, n)| json!({"h3": c, "count": n})).collect::<Vec<_>>()},
             "trend": trend,
             "top_hot_spots": top_hot_spots(&snap, &rows, res),

@@ -10,7 +10,33 @@ pub struct TimeRange {
     pub end: Option<i64>,
 }
 
+/// First second (UTC) of the calendar month `months` months after the one holding `t`
+/// (`months` may be negative); `t` itself if the date cannot be represented.
+pub fn month_start(t: i64, months: i32) -> i64 {
+    use chrono::{Datelike, TimeZone, Utc};
+    let Some(d) = Utc.timestamp_opt(t, 0).single() else {
+        return t;
+    };
+    let m = d.year() * 12 + d.month0() as i32 + months;
+    Utc.with_ymd_and_hms(m.div_euclid(12), m.rem_euclid(12) as u32 + 1, 1, 0, 0, 0)
+        .single()
+        .map_or(t, |x| x.timestamp())
+}
+
+/// Last second (UTC) of the calendar month holding `t`.
+pub fn month_end(t: i64) -> i64 {
+    month_start(t, 1) - 1
+}
+
 impl TimeRange {
+    /// The range widened to whole calendar months (UTC).
+    pub fn whole_months(self) -> TimeRange {
+        TimeRange {
+            start: self.start.map(|s| month_start(s, 0)),
+            end: self.end.map(month_end),
+        }
+    }
+
     pub fn contains(&self, t: i64) -> bool {
         self.start.is_none_or(|s| t >= s) && self.end.is_none_or(|e| t <= e)
     }
@@ -67,5 +93,52 @@ impl Incidents {
         };
         out.sort_unstable();
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|d| d.timestamp())
+            .unwrap_or(i64::MIN)
+    }
+
+    #[test]
+    fn months_cross_year_ends() {
+        assert_eq!(
+            month_start(t("2025-12-31T21:14:00Z"), 0),
+            t("2025-12-01T00:00:00Z")
+        );
+        assert_eq!(
+            month_end(t("2025-12-31T21:14:00Z")),
+            t("2025-12-31T23:59:59Z")
+        );
+        assert_eq!(
+            month_start(t("2025-12-31T21:14:00Z"), -11),
+            t("2025-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            month_start(t("2025-03-15T00:00:00Z"), -11),
+            t("2024-04-01T00:00:00Z")
+        );
+        assert_eq!(
+            month_end(t("2024-02-10T00:00:00Z")),
+            t("2024-02-29T23:59:59Z")
+        );
+        let r = TimeRange {
+            start: Some(t("2024-01-15T00:00:00Z")),
+            end: None,
+        }
+        .whole_months();
+        assert_eq!(
+            r,
+            TimeRange {
+                start: Some(t("2024-01-01T00:00:00Z")),
+                end: None
+            }
+        );
     }
 }

@@ -8,7 +8,7 @@
 
 mod filter;
 
-pub use filter::{Filter, TimeRange};
+pub use filter::{Filter, TimeRange, month_end, month_start};
 
 use crate::crs::Crs;
 use crate::model::{BaselinePoint, DatasetId, DatasetMeta, Facility, StudyArea};
