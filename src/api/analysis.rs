@@ -21,7 +21,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use h3o::CellIndex;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 /// The filters every analysis takes.
@@ -380,12 +380,21 @@ pub async fn hotspots(
 
 /// Cell features with suppression decided on the whole cell set (before the bbox selects),
 /// so a cell gives the same answer in every query.
-fn hotspot_collection(result: hotspot::HotspotResult, sc: &Scope, who: &Principal) -> Value {
-    let counts: Vec<u64> = result.cells.iter().map(|c| u64::from(c.count)).collect();
-    let hidden = hidden_counts(&counts, &sc.rules);
+/// A FeatureCollection of H3 cells: each result cell (`h3` named by `id`) whose centre lies in
+/// the scope's box becomes a cell polygon whose properties are the cell serialised and then
+/// `disclose(i, cell, props)`ed (which returns whether it hid a count); the summary gets
+/// `n_features` and the disclosure rules.
+fn cell_collection<T: serde::Serialize>(
+    cells: &[T],
+    id: impl Fn(&T) -> &str,
+    mut disclose: impl FnMut(usize, &T, &mut Map<String, Value>) -> bool,
+    summary: &impl serde::Serialize,
+    sc: &Scope,
+    who: &Principal,
+) -> Value {
     let mut features = Vec::new();
-    for (c, &hide) in result.cells.iter().zip(&hidden) {
-        let Ok(cell) = c.h3.parse::<CellIndex>() else {
+    for (i, c) in cells.iter().enumerate() {
+        let Ok(cell) = id(c).parse::<CellIndex>() else {
             continue;
         };
         if !in_box(cell, sc.out_box) {
@@ -394,10 +403,23 @@ fn hotspot_collection(result: hotspot::HotspotResult, sc: &Scope, who: &Principa
         let Ok(Value::Object(mut props)) = serde_json::to_value(c) else {
             continue;
         };
-        if hide {
+        let hidden = disclose(i, c, &mut props);
+        props.insert("count_suppressed".into(), json!(hidden));
+        features.push(json!({"type": "Feature", "id": id(c), "geometry": cell_geometry(cell), "properties": props}));
+    }
+    let mut summary = serde_json::to_value(summary).unwrap_or_default();
+    summary["n_features"] = json!(features.len());
+    summary["disclosure"] = disclosure_json(sc, who);
+    json!({"type": "FeatureCollection", "features": features, "summary": summary})
+}
+
+fn hotspot_collection(result: hotspot::HotspotResult, sc: &Scope, who: &Principal) -> Value {
+    let counts: Vec<u64> = result.cells.iter().map(|c| u64::from(c.count)).collect();
+    let hidden = hidden_counts(&counts, &sc.rules);
+    let disclose = |i: usize, _: &hotspot::CellResult, props: &mut Map<String, Value>| {
+        if hidden[i] {
             props.insert("count".into(), Value::Null);
         }
-        props.insert("count_suppressed".into(), json!(hide));
         if sc.rules.tier == Tier::Open {
             // exact z-scores of neighbourhoods with one hidden cell solve for its count: the
             // open tier gets the confidence bins (and labels) only
@@ -407,12 +429,9 @@ fn hotspot_collection(result: hotspot::HotspotResult, sc: &Scope, who: &Principa
                 }
             }
         }
-        features.push(json!({"type": "Feature", "id": c.h3, "geometry": cell_geometry(cell), "properties": props}));
-    }
-    let mut summary = serde_json::to_value(&result.summary).unwrap_or_default();
-    summary["n_features"] = json!(features.len());
-    summary["disclosure"] = disclosure_json(sc, who);
-    json!({"type": "FeatureCollection", "features": features, "summary": summary})
+        hidden[i]
+    };
+    cell_collection(&result.cells, |c| &c.h3, disclose, &result.summary, sc, who)
 }
 
 fn emerging_error(e: emerging::EmergingError) -> ApiError {
@@ -462,20 +481,18 @@ pub async fn emerging(
         let result = emerging::emerging_hot_spots(&pts, &params).map_err(emerging_error)?;
         let totals: Vec<u64> = result.cells.iter().map(|c| c.total_count).collect();
         let hidden_total = hidden_counts(&totals, &sc.rules);
-        let mut features = Vec::new();
-        for (c, &hide_total) in result.cells.iter().zip(&hidden_total) {
-            let Ok(cell) = c.h3.parse::<CellIndex>() else { continue };
-            if !in_box(cell, sc.out_box) {
-                continue;
-            }
-            let Ok(Value::Object(mut props)) = serde_json::to_value(c) else { continue };
+        let disclose = |i: usize, c: &emerging::EmergingCell, props: &mut Map<String, Value>| {
+            let hide_total = hidden_total[i];
             let mut hidden = hide_total;
             if hide_total {
                 props.insert("total_count".into(), Value::Null);
             }
             if let Some(Value::Array(series)) = props.get_mut("series") {
                 let bins: Vec<u64> = c.series.iter().map(|b| u64::from(b.count)).collect();
-                for (b, hide) in series.iter_mut().zip(series_hidden(&bins, hide_total, &sc.rules)) {
+                for (b, hide) in series
+                    .iter_mut()
+                    .zip(series_hidden(&bins, hide_total, &sc.rules))
+                {
                     if hide {
                         b["count"] = Value::Null;
                         hidden = true;
@@ -491,13 +508,16 @@ pub async fn emerging(
                 // the slope of the counts would give them back
                 props.remove("count_trend");
             }
-            props.insert("count_suppressed".into(), json!(hidden));
-            features.push(json!({"type": "Feature", "id": c.h3, "geometry": cell_geometry(cell), "properties": props}));
-        }
-        let mut summary = serde_json::to_value(&result.summary).unwrap_or_default();
-        summary["n_features"] = json!(features.len());
-        summary["disclosure"] = disclosure_json(&sc, &who);
-        Ok(json!({"type": "FeatureCollection", "features": features, "summary": summary}))
+            hidden
+        };
+        Ok(cell_collection(
+            &result.cells,
+            |c| &c.h3,
+            disclose,
+            &result.summary,
+            &sc,
+            &who,
+        ))
     })
     .await?;
     geojson_response(v, &key, &headers)
@@ -536,28 +556,35 @@ pub async fn emerging_compare(
         let result = emerging::compare_periods(&pts, &params).map_err(emerging_error)?;
         let before: Vec<u64> = result.cells.iter().map(|c| c.count_before).collect();
         let after: Vec<u64> = result.cells.iter().map(|c| c.count_after).collect();
-        let (hb, ha) = (hidden_counts(&before, &sc.rules), hidden_counts(&after, &sc.rules));
-        let mut features = Vec::new();
-        for (i, c) in result.cells.iter().enumerate() {
-            let Ok(cell) = c.h3.parse::<CellIndex>() else { continue };
-            if !in_box(cell, sc.out_box) {
-                continue;
-            }
-            let Ok(Value::Object(mut props)) = serde_json::to_value(c) else { continue };
-            let hidden = hb[i] || ha[i];
-            if hidden {
-                // rates and their ratio would give the counts back
-                for k in ["count_before", "count_after", "rate_before_per_day", "rate_after_per_day", "rate_ratio"] {
-                    props.insert(k.into(), Value::Null);
+        let (hb, ha) = (
+            hidden_counts(&before, &sc.rules),
+            hidden_counts(&after, &sc.rules),
+        );
+        let disclose =
+            |i: usize, _: &emerging::compare::CompareCell, props: &mut Map<String, Value>| {
+                let hidden = hb[i] || ha[i];
+                if hidden {
+                    // rates and their ratio would give the counts back
+                    for k in [
+                        "count_before",
+                        "count_after",
+                        "rate_before_per_day",
+                        "rate_after_per_day",
+                        "rate_ratio",
+                    ] {
+                        props.insert(k.into(), Value::Null);
+                    }
                 }
-            }
-            props.insert("count_suppressed".into(), json!(hidden));
-            features.push(json!({"type": "Feature", "id": c.h3, "geometry": cell_geometry(cell), "properties": props}));
-        }
-        let mut summary = serde_json::to_value(&result.summary).unwrap_or_default();
-        summary["n_features"] = json!(features.len());
-        summary["disclosure"] = disclosure_json(&sc, &who);
-        Ok(json!({"type": "FeatureCollection", "features": features, "summary": summary}))
+                hidden
+            };
+        Ok(cell_collection(
+            &result.cells,
+            |c| &c.h3,
+            disclose,
+            &result.summary,
+            &sc,
+            &who,
+        ))
     })
     .await?;
     geojson_response(v, &key, &headers)
