@@ -58,6 +58,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(a.request_timeout_secs),
         max_concurrency: a.max_concurrency.max(1),
         rate_limit_per_minute: a.rate_limit_per_minute,
+        ..Settings::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -5,15 +5,20 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Most answers kept before the cache starts over.
-const MAX_ENTRIES: usize = 256;
-
-#[derive(Default)]
 pub struct Cache {
     map: Mutex<HashMap<String, Arc<Value>>>,
+    /// Most answers kept before the cache starts over; 0 keeps none.
+    max_entries: usize,
 }
 
 impl Cache {
+    pub fn new(max_entries: usize) -> Cache {
+        Cache {
+            map: Mutex::default(),
+            max_entries,
+        }
+    }
+
     pub fn get(&self, key: &str) -> Option<Arc<Value>> {
         self.map
             .lock()
@@ -23,8 +28,11 @@ impl Cache {
     }
 
     pub fn put(&self, key: String, v: Arc<Value>) {
+        if self.max_entries == 0 {
+            return;
+        }
         let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() >= MAX_ENTRIES {
+        if m.len() >= self.max_entries {
             m.clear();
         }
         m.insert(key, v);

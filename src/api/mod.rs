@@ -40,6 +40,9 @@ pub struct Settings {
     pub max_concurrency: usize,
     /// Requests per minute per API key (0: no limit).
     pub rate_limit_per_minute: u32,
+    /// Analysis answers kept in the per-snapshot cache (0: no caching, as the benchmarks
+    /// use to time the computation itself).
+    pub cache_entries: usize,
 }
 
 impl Default for Settings {
@@ -51,6 +54,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(120),
             max_concurrency: 64,
             rate_limit_per_minute: 600,
+            cache_entries: 256,
         }
     }
 }
@@ -77,9 +81,9 @@ impl AppState {
     pub fn new(app: App, settings: Settings) -> AppState {
         AppState(Arc::new(StateInner {
             limiter: audit::RateLimiter::new(settings.rate_limit_per_minute),
+            cache: cache::Cache::new(settings.cache_entries),
             app,
             settings,
-            cache: cache::Cache::default(),
         }))
     }
 
