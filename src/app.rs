@@ -76,11 +76,6 @@ fn check_settings(s: &DatasetSettings) -> Result<(), AppError> {
             "settings: need 1 <= k_closed <= k_open <= 1000".into(),
         ));
     }
-    if s.noise {
-        return Err(AppError::Invalid(
-            "settings: noise (the cell key method) is not implemented yet; leave it false".into(),
-        ));
-    }
     if s.sensitive_max_resolution > 15 {
         return Err(AppError::Invalid(
             "settings: sensitive_max_resolution must be 0..=15".into(),

@@ -238,8 +238,8 @@ pub struct DatasetSettings {
     pub sensitive_categories: Vec<String>,
     /// Finest H3 resolution of outputs restricted to sensitive categories (open and closed tiers).
     pub sensitive_max_resolution: u8,
-    /// Calibrated, deterministic noise on open-tier counts (cell key method). Not implemented
-    /// yet: `true` is refused when a dataset is created or updated.
+    /// Calibrated, deterministic noise on open-tier counts (the cell key method,
+    /// `privacy::cellkey`).
     pub noise: bool,
 }
 

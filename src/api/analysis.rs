@@ -8,6 +8,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
 use super::features::round;
 use super::filters::parse_filter;
+use super::protect::{Guard, Protection};
 use crate::analysis::{emerging, hotspot};
 use crate::crs::{Crs, Transformer};
 use crate::index::{DatasetSnapshot, Filter};
@@ -15,7 +16,7 @@ use crate::model::DatasetId;
 use crate::model::Tier;
 use crate::privacy::Principal;
 use crate::privacy::disclosure::{
-    CellRules, DisclosureError, hidden_counts, is_sensitive, rules_for,
+    CellRules, DisclosureError, hidden_counts_with, is_sensitive, rules_for,
 };
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -121,6 +122,8 @@ pub(crate) struct Scope {
     pub rules: CellRules,
     /// Notes for the summary (months snapped, categories left out).
     pub notes: Vec<String>,
+    /// Noise and differencing rules that need the incidents behind each count.
+    pub protection: Protection,
 }
 
 /// The common filters under the tier's rules: the open tier's time filter is widened to whole
@@ -137,6 +140,8 @@ pub(crate) fn scope(
     let (mut filter, out_box) = split_filter(q, snap)?;
     let settings = &snap.meta.settings;
     let mut notes = Vec::new();
+    let restricted = (filter.categories.is_some(), filter.sources.is_some());
+    let mut base_categories = None;
     if who.tier == Tier::Open
         && let Some(t) = filter.time.as_mut()
     {
@@ -156,6 +161,14 @@ pub(crate) fn scope(
                 ),
             ));
         }
+        base_categories = Some(
+            snap.incidents
+                .categories
+                .iter()
+                .filter(|c| !settings.sensitive_categories.contains(c))
+                .cloned()
+                .collect(),
+        );
         let all = filter
             .categories
             .clone()
@@ -172,11 +185,29 @@ pub(crate) fn scope(
         filter.categories = Some(keep);
     }
     let rules = rules_for(who.tier, settings, sensitive);
+    let protection = Protection::new(
+        &filter,
+        base_categories,
+        who.tier,
+        settings.noise,
+        restricted,
+        rules.min_count,
+    );
+    if protection.noise {
+        notes.push("counts carry cell-key noise of at most 2 (dataset setting noise)".into());
+    }
+    if protection.unrestricted.is_some() {
+        notes.push(format!(
+            "restricted by category or source: a cell is shown only when each category and source in it has 0 or at least {} incidents",
+            rules.min_count
+        ));
+    }
     Ok(Scope {
         filter,
         out_box,
         rules,
         notes,
+        protection,
     })
 }
 
@@ -372,7 +403,9 @@ pub async fn hotspots(
             result =
                 hotspot::run(&cells, area, &capped).map_err(|e| hotspot_run_error(e, &sc.rules))?;
         }
-        Ok(hotspot_collection(result, &sc, &who))
+        let guard = Guard::build(&snap, &sc, &rows, result.summary.resolution, &|_| 0)
+            .with_total(&snap, &rows);
+        Ok(hotspot_collection(result, &sc, &who, &guard))
     })
     .await?;
     geojson_response(v, &key, &headers)
@@ -413,12 +446,30 @@ fn cell_collection<T: serde::Serialize>(
     json!({"type": "FeatureCollection", "features": features, "summary": summary})
 }
 
-fn hotspot_collection(result: hotspot::HotspotResult, sc: &Scope, who: &Principal) -> Value {
+fn h3_u64(h3: &str) -> u64 {
+    h3.parse::<CellIndex>().map_or(0, u64::from)
+}
+
+fn hotspot_collection(
+    mut result: hotspot::HotspotResult,
+    sc: &Scope,
+    who: &Principal,
+    guard: &Guard,
+) -> Value {
     let counts: Vec<u64> = result.cells.iter().map(|c| u64::from(c.count)).collect();
-    let hidden = hidden_counts(&counts, &sc.rules);
+    let cells: Vec<u64> = result.cells.iter().map(|c| h3_u64(&c.h3)).collect();
+    let diff: Vec<bool> = cells.iter().map(|&c| guard.differencing(c, 0)).collect();
+    let hidden = hidden_counts_with(&counts, &sc.rules, &diff);
+    if guard.noisy() {
+        let s = &mut result.summary;
+        s.incidents_total = guard.show(0, -1, s.incidents_total);
+        s.incidents_used = guard.show(0, -1, s.incidents_used);
+    }
     let disclose = |i: usize, _: &hotspot::CellResult, props: &mut Map<String, Value>| {
         if hidden[i] {
             props.insert("count".into(), Value::Null);
+        } else if guard.noisy() {
+            props.insert("count".into(), json!(guard.show(cells[i], 0, counts[i])));
         }
         if sc.rules.tier == Tier::Open {
             // exact z-scores of neighbourhoods with one hidden cell solve for its count: the
@@ -476,26 +527,47 @@ pub async fn emerging(
         .check_weekly(params.bin == emerging::TimeBin::Week)?;
     let key = cache_key("emerging", &snap, &who, &q);
     let v = cached(&st, key.clone(), move || {
-        let pts = points_of(&snap, &snap.incidents.select(&sc.filter));
+        let rows = snap.incidents.select(&sc.filter);
+        let pts = points_of(&snap, &rows);
         sc.check_size(pts.len())?;
         let result = emerging::emerging_hot_spots(&pts, &params).map_err(emerging_error)?;
+        let bin = params.bin;
+        let g_total = Guard::build(&snap, &sc, &rows, params.resolution, &|_| 0);
+        let g_bins = Guard::build(&snap, &sc, &rows, params.resolution, &|t| bin.index_of(t));
+        let bin_of = |start: &str| {
+            chrono::NaiveDate::parse_from_str(start, "%Y-%m-%d").map_or(i64::MIN, |d| {
+                bin.index_of(d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp())
+            })
+        };
+        let cells: Vec<u64> = result.cells.iter().map(|c| h3_u64(&c.h3)).collect();
         let totals: Vec<u64> = result.cells.iter().map(|c| c.total_count).collect();
-        let hidden_total = hidden_counts(&totals, &sc.rules);
+        let diff: Vec<bool> = cells.iter().map(|&c| g_total.differencing(c, 0)).collect();
+        let hidden_total = hidden_counts_with(&totals, &sc.rules, &diff);
         let disclose = |i: usize, c: &emerging::EmergingCell, props: &mut Map<String, Value>| {
             let hide_total = hidden_total[i];
             let mut hidden = hide_total;
             if hide_total {
                 props.insert("total_count".into(), Value::Null);
+            } else if g_total.noisy() {
+                props.insert(
+                    "total_count".into(),
+                    json!(g_total.show(cells[i], 0, totals[i])),
+                );
             }
             if let Some(Value::Array(series)) = props.get_mut("series") {
                 let bins: Vec<u64> = c.series.iter().map(|b| u64::from(b.count)).collect();
-                for (b, hide) in series
-                    .iter_mut()
-                    .zip(series_hidden(&bins, hide_total, &sc.rules))
-                {
+                let idx: Vec<i64> = c.series.iter().map(|b| bin_of(&b.bin_start)).collect();
+                let diff: Vec<bool> = idx
+                    .iter()
+                    .map(|&j| g_bins.differencing(cells[i], j))
+                    .collect();
+                let hide = series_hidden(&bins, hide_total, &sc.rules, &diff);
+                for (j, (b, hide)) in series.iter_mut().zip(hide).enumerate() {
                     if hide {
                         b["count"] = Value::Null;
                         hidden = true;
+                    } else if g_bins.noisy() {
+                        b["count"] = json!(g_bins.show(cells[i], idx[j], bins[j]));
                     }
                     if sc.rules.tier == Tier::Open {
                         // as for /hotspots: bins only, no exact z at the open tier
@@ -504,7 +576,7 @@ pub async fn emerging(
                     }
                 }
             }
-            if hidden && sc.rules.min_count > 1 {
+            if (hidden && sc.rules.min_count > 1) || g_bins.noisy() {
                 // the slope of the counts would give them back
                 props.remove("count_trend");
             }
@@ -527,11 +599,11 @@ pub async fn emerging(
 /// `total_count`, so the bins get secondary suppression among themselves (one hidden bin
 /// among shown ones would be the total minus the rest); when the total itself is hidden, every
 /// non-zero bin is, or the bins would add the total back up.
-fn series_hidden(bins: &[u64], total_hidden: bool, rules: &CellRules) -> Vec<bool> {
+fn series_hidden(bins: &[u64], total_hidden: bool, rules: &CellRules, also: &[bool]) -> Vec<bool> {
     if total_hidden {
         bins.iter().map(|&b| b > 0).collect()
     } else {
-        hidden_counts(bins, rules)
+        hidden_counts_with(bins, rules, also)
     }
 }
 
@@ -551,29 +623,61 @@ pub async fn emerging_compare(
     sc.rules.check_resolution(params.resolution)?;
     let key = cache_key("compare", &snap, &who, &q);
     let v = cached(&st, key.clone(), move || {
-        let pts = points_of(&snap, &snap.incidents.select(&sc.filter));
+        let rows = snap.incidents.select(&sc.filter);
+        let pts = points_of(&snap, &rows);
         sc.check_size(pts.len())?;
         let result = emerging::compare_periods(&pts, &params).map_err(emerging_error)?;
+        let split = chrono::DateTime::parse_from_rfc3339(&result.summary.split_at)
+            .map_or(i64::MAX, |d| d.timestamp());
+        let guard = Guard::build(&snap, &sc, &rows, params.resolution, &|t| {
+            i64::from(t >= split)
+        });
+        let cells: Vec<u64> = result.cells.iter().map(|c| h3_u64(&c.h3)).collect();
         let before: Vec<u64> = result.cells.iter().map(|c| c.count_before).collect();
         let after: Vec<u64> = result.cells.iter().map(|c| c.count_after).collect();
+        let diff = |period: i64| -> Vec<bool> {
+            cells
+                .iter()
+                .map(|&c| guard.differencing(c, period))
+                .collect()
+        };
         let (hb, ha) = (
-            hidden_counts(&before, &sc.rules),
-            hidden_counts(&after, &sc.rules),
+            hidden_counts_with(&before, &sc.rules, &diff(0)),
+            hidden_counts_with(&after, &sc.rules, &diff(1)),
         );
+        let (days_b, days_a) = (result.summary.before_days, result.summary.after_days);
         let disclose =
             |i: usize, _: &emerging::compare::CompareCell, props: &mut Map<String, Value>| {
                 let hidden = hb[i] || ha[i];
                 if hidden {
-                    // rates and their ratio would give the counts back
+                    // rates, their ratio and the test would give the counts back
                     for k in [
                         "count_before",
                         "count_after",
                         "rate_before_per_day",
                         "rate_after_per_day",
                         "rate_ratio",
+                        "p",
                     ] {
                         props.insert(k.into(), Value::Null);
                     }
+                } else if guard.noisy() {
+                    let b = guard.show(cells[i], 0, before[i]);
+                    let a = guard.show(cells[i], 1, after[i]);
+                    let (rb, ra) = (b as f64 / days_b, a as f64 / days_a);
+                    props.insert("count_before".into(), json!(b));
+                    props.insert("count_after".into(), json!(a));
+                    props.insert("rate_before_per_day".into(), json!(rb));
+                    props.insert("rate_after_per_day".into(), json!(ra));
+                    props.insert(
+                        "rate_ratio".into(),
+                        if rb > 0.0 {
+                            json!(ra / rb)
+                        } else {
+                            Value::Null
+                        },
+                    );
+                    props.insert("p".into(), Value::Null);
                 }
                 hidden
             };

@@ -14,6 +14,7 @@ pub mod filters;
 pub mod insights;
 pub mod ogc;
 pub mod picture;
+pub mod protect;
 pub mod proximity;
 
 use crate::app::App;

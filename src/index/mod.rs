@@ -39,6 +39,9 @@ pub struct Incidents {
     pub subject: Vec<u32>,
     /// H3 cell at `model::FINE_RES`.
     pub cell: Vec<u64>,
+    /// Cell-key record key per row (`privacy::cellkey`); empty unless the dataset's `noise`
+    /// setting is on.
+    pub rkey: Vec<u8>,
     pub categories: Vec<String>,
     pub sources: Vec<String>,
     pub subjects: Vec<String>,
@@ -76,6 +79,7 @@ impl Incidents {
             + self.src.capacity() * 2
             + self.subject.capacity() * 4
             + self.cell.capacity() * 8
+            + self.rkey.capacity()
             + self.tree.size() * std::mem::size_of::<IndexedPoint>() * 11 / 10
             + self
                 .subjects
@@ -148,6 +152,10 @@ impl DatasetSnapshot {
             .map(|i| GeomWithData::new([inc.x[i], inc.y[i]], i as u32))
             .collect();
         inc.tree = RTree::bulk_load(pts);
+        if meta.settings.noise {
+            let salt = store.cell_key_salt(&meta.id)?;
+            inc.rkey = crate::privacy::cellkey::record_keys(&salt, &inc.fid);
+        }
         let facilities = store.load_facilities(&meta.id)?;
         let facility_tree = RTree::bulk_load(
             facilities

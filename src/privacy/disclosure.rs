@@ -122,7 +122,17 @@ impl CellRules {
 /// reaches `min_count`. Deterministic (ties by position), so the same cells give the same
 /// answer in every query.
 pub fn hidden_counts(counts: &[u64], rules: &CellRules) -> Vec<bool> {
-    let mut hidden: Vec<bool> = counts.iter().map(|&c| rules.count(c).is_none()).collect();
+    hidden_counts_with(counts, rules, &[])
+}
+
+/// As [`hidden_counts`], with `also[i]` hiding count `i` as a primary suppression for another
+/// reason (e.g. a differencing rule); `also` may be shorter than `counts`.
+pub fn hidden_counts_with(counts: &[u64], rules: &CellRules, also: &[bool]) -> Vec<bool> {
+    let mut hidden: Vec<bool> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| rules.count(c).is_none() || (c > 0 && also.get(i) == Some(&true)))
+        .collect();
     let k = u64::from(rules.min_count);
     let mut sum: u64 = counts
         .iter()

@@ -6,6 +6,7 @@
 //! private tier and for an organisation's own records), API key generation and hashing, and
 //! the pseudonymisation of person identifiers at ingest.
 
+pub mod cellkey;
 pub mod disclosure;
 pub mod pseudonym;
 

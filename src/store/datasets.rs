@@ -60,9 +60,17 @@ impl Store {
         let settings = serde_json::to_string(&meta.settings)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let n = tx.execute(
-            "INSERT INTO datasets(id, title, metric_crs, created_at, open, settings) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO datasets(id, title, metric_crs, created_at, open, settings, cell_key_salt)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, randomblob(32))
              ON CONFLICT(id) DO NOTHING",
-            params![meta.id.as_str(), meta.title, meta.metric_crs, meta.created_at, meta.open, settings],
+            params![
+                meta.id.as_str(),
+                meta.title,
+                meta.metric_crs,
+                meta.created_at,
+                meta.open,
+                settings
+            ],
         )?;
         if n == 0 {
             return Err(StoreError::DatasetExists(meta.id.to_string()));
@@ -84,6 +92,19 @@ impl Store {
             rows.into_iter()
                 .map(|(a, b, m, d, o, s)| meta_from(c, a, b, m, d, o, s))
                 .collect()
+        })
+    }
+
+    /// The salt of the dataset's cell-key record keys (`privacy::cellkey`); never shown.
+    pub fn cell_key_salt(&self, id: &DatasetId) -> Result<Vec<u8>, StoreError> {
+        self.read(|c| {
+            let salt: Option<Vec<u8>> = c.query_row(
+                "SELECT cell_key_salt FROM datasets WHERE id = ?1",
+                [id.as_str()],
+                |r| r.get(0),
+            )?;
+            salt.filter(|s| s.len() == 32)
+                .ok_or_else(|| StoreError::Corrupt(format!("dataset {id}: no cell key salt")))
         })
     }
 

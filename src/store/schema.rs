@@ -55,6 +55,9 @@ const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
      CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+    // 3: the per-dataset salt of the cell key method's record keys (privacy::cellkey)
+    "ALTER TABLE datasets ADD COLUMN cell_key_salt BLOB;
+     UPDATE datasets SET cell_key_salt = randomblob(32);",
 ];
 
 /// Applies the migrations not yet applied (`PRAGMA user_version` counts them).

@@ -10,6 +10,7 @@ mod http_web;
 mod ingest_parse;
 mod openapi;
 mod privacy_attacks;
+mod privacy_noise;
 mod privacy_props;
 mod ref_cluster;
 mod ref_concentration;

@@ -1,0 +1,218 @@
+//! Issue 6, "no differencing": the cell-key noise of the `noise` dataset setting, and the rule
+//! that a count restricted by category or source cannot be subtracted from another answer to
+//! reveal a small count.
+
+use crate::privacy_attacks::{DS, Who, World, cells, world};
+use crate::support::*;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+fn req(uri: String, body: &Value) -> Req {
+    Req {
+        method: axum::http::Method::PATCH,
+        ..post_json(uri, body)
+    }
+}
+
+const NOT_SENSITIVE: &str = "jeugdoverlast,geluidsoverlast,burenruzie,drugsoverlast,zwerfafval";
+
+async fn set_noise(w: &World, on: bool) {
+    let settings = json!({"k_open": 10, "k_closed": 5, "noise": on,
+                          "sensitive_categories": ["verward_persoon"],
+                          "sensitive_max_resolution": 7});
+    w.app
+        .call(req(format!("/datasets/{DS}"), &json!({ "settings": settings })).admin())
+        .await
+        .expect(204);
+}
+
+/// h3 -> count (None when suppressed) of a hotspot answer.
+async fn counts(w: &World, who: &Who, query: &str) -> BTreeMap<String, Option<u64>> {
+    let v = w
+        .call(who, get(format!("/datasets/{DS}/hotspots?{query}")))
+        .await
+        .expect(200)
+        .json();
+    cells(&v)
+        .into_iter()
+        .map(|(h, (c, _, _))| (h, c.as_u64()))
+        .collect()
+}
+
+#[tokio::test]
+async fn cell_key_noise_is_bounded_fixed_per_cell_and_off_by_default() {
+    let w = world().await;
+    let q = "resolution=8&k=1";
+    // below the private tier, res 8 leaves the sensitive category out
+    let exact = counts(&w, &w.private, &format!("{q}&category={NOT_SENSITIVE}")).await;
+    let plain = counts(&w, &w.open, q).await;
+    for (h, c) in &plain {
+        if let Some(c) = c {
+            assert_eq!(Some(*c), exact[h], "noise is off by default: cell {h}");
+        }
+    }
+    set_noise(&w, true).await;
+    let noisy = counts(&w, &w.open, q).await;
+    assert_eq!(
+        noisy.keys().collect::<Vec<_>>(),
+        plain.keys().collect::<Vec<_>>()
+    );
+    let (mut shown, mut moved) = (0, 0);
+    for (h, c) in &noisy {
+        let e = exact[h].expect("private sees every count");
+        match c {
+            None => assert!(plain[h].is_none(), "{h}: noise does not change suppression"),
+            Some(c) => {
+                shown += 1;
+                assert!(c.abs_diff(e) <= 2, "{h}: {c} vs exact {e}");
+                if e == 0 {
+                    assert_eq!(*c, 0, "{h}: an empty cell stays empty");
+                } else {
+                    assert!(*c >= 10, "{h}: a shown count is never below k_open");
+                }
+                moved += usize::from(*c != e);
+            }
+        }
+    }
+    // the table moves half of the counts; with dozens of cells both kinds occur
+    assert!(shown >= 20, "{shown} cells shown");
+    assert!(
+        moved > 0 && moved < shown,
+        "{moved} of {shown} counts moved"
+    );
+    // the same cell gives the same value: repeated, and in an overlapping bbox
+    assert_eq!(counts(&w, &w.open, q).await, noisy);
+    let boxed = counts(&w, &w.open, &format!("{q}&bbox=4.78,52.41,4.84,52.45")).await;
+    assert!(boxed.len() >= 3);
+    for (h, c) in &boxed {
+        assert_eq!(c, &noisy[h], "{h} differs inside a bbox");
+    }
+    // the private tier still gets exact counts; turning noise off restores them
+    assert_eq!(
+        counts(&w, &w.private, &format!("{q}&category={NOT_SENSITIVE}")).await,
+        exact
+    );
+    set_noise(&w, false).await;
+    assert_eq!(counts(&w, &w.open, q).await, plain);
+}
+
+#[tokio::test]
+async fn noisy_series_and_totals_hide_the_exact_trend() {
+    let w = world().await;
+    set_noise(&w, true).await;
+    let v = w
+        .call(
+            &w.open,
+            get(format!(
+                "/datasets/{DS}/emerging?resolution=8&bin=month&min_bins=3"
+            )),
+        )
+        .await
+        .expect(200)
+        .json();
+    let exact = w
+        .call(
+            &w.private,
+            get(format!(
+                "/datasets/{DS}/emerging?resolution=8&bin=month&min_bins=3&category={NOT_SENSITIVE}"
+            )),
+        )
+        .await
+        .expect(200)
+        .json();
+    let by_id = |v: &Value| -> BTreeMap<String, Value> {
+        v["features"]
+            .as_array()
+            .expect("features")
+            .iter()
+            .map(|f| {
+                (
+                    f["id"].as_str().expect("id").to_owned(),
+                    f["properties"].clone(),
+                )
+            })
+            .collect()
+    };
+    let (n, e) = (by_id(&v), by_id(&exact));
+    let mut moved = 0;
+    for (h, p) in &n {
+        assert!(
+            p.get("count_trend").is_none(),
+            "{h}: the count slope is exact"
+        );
+        if let Some(t) = p["total_count"].as_u64() {
+            let te = e[h]["total_count"].as_u64().expect("exact total");
+            assert!(t.abs_diff(te) <= 2);
+            moved += usize::from(t != te);
+        }
+        for (b, be) in p["series"]
+            .as_array()
+            .expect("series")
+            .iter()
+            .zip(e[h]["series"].as_array().expect("series"))
+        {
+            if let Some(c) = b["count"].as_u64() {
+                let ce = be["count"].as_u64().expect("exact");
+                assert!(c.abs_diff(ce) <= 2 && (ce == 0) == (c == 0));
+            }
+        }
+    }
+    assert!(moved > 0, "some total carries noise");
+}
+
+/// For every cell shown with a count both without and with a restriction, the difference is
+/// 0 or at least `k`: the restricted answer cannot be subtracted to reveal a small count.
+async fn assert_no_small_difference(w: &World, who: &Who, base: &str, restriction: &str) -> usize {
+    let all = counts(w, who, base).await;
+    let part = counts(w, who, &format!("{base}&{restriction}")).await;
+    let k = who.k();
+    let mut compared = 0;
+    for (h, p) in &part {
+        if let (Some(p), Some(Some(a))) = (p, all.get(h)) {
+            let d = a - p;
+            assert!(
+                d == 0 || d >= k,
+                "{} {restriction}: cell {h} all={a} restricted={p}: difference {d} < k={k}",
+                who.name
+            );
+            compared += 1;
+        }
+    }
+    compared
+}
+
+#[tokio::test]
+async fn category_and_source_restrictions_cannot_be_subtracted() {
+    let w = world().await;
+    let restrictions = [
+        "category=jeugdoverlast",
+        "category=geluidsoverlast,burenruzie",
+        "category=drugsoverlast",
+        "source=politie",
+        "source=gemeente,woningcorporatie",
+        "category=jeugdoverlast&source=politie",
+    ];
+    for (who, base) in [
+        (&w.open, "resolution=8&k=1"),
+        (&w.anon, "resolution=8&k=2"),
+        (&w.closed, "resolution=9&k=1"),
+    ] {
+        let mut compared = 0;
+        for r in restrictions {
+            compared += assert_no_small_difference(&w, who, base, r).await;
+        }
+        assert!(
+            compared >= 10,
+            "{}: only {compared} cells compared",
+            who.name
+        );
+    }
+    // the private tier is not restricted: its differences are the exact atoms
+    let all = counts(&w, &w.private, "resolution=9&k=1").await;
+    let part = counts(&w, &w.private, "resolution=9&k=1&source=politie").await;
+    assert!(
+        part.iter()
+            .any(|(h, p)| matches!((p, all[h]), (Some(p), Some(a)) if a > *p && a - p < 5)),
+        "the data has small atoms, so the rule above is tested"
+    );
+}
