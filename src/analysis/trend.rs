@@ -139,13 +139,17 @@ fn variance_s(x: &[f64]) -> f64 {
 }
 
 /// Median of a non-empty slice (mean of the two middle values for even length, as numpy).
+/// Selection instead of a full sort (the same order statistics, so the same value): Sen's
+/// slope takes the median of `n(n−1)/2` pairwise slopes for every cell of a cube.
 fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let m = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[m]
+    let (n, m) = (values.len(), values.len() / 2);
+    let (lower, &mut mid, _) = values.select_nth_unstable_by(m, f64::total_cmp);
+    if n % 2 == 1 {
+        mid
     } else {
-        0.5 * (values[m - 1] + values[m])
+        // the largest of the values ordered before the m-th is the (m−1)-th
+        let below = lower.iter().copied().max_by(f64::total_cmp).unwrap_or(mid);
+        0.5 * (below + mid)
     }
 }
 
@@ -178,6 +182,29 @@ mod tests {
         assert!((mk.z - 4.0 / (138.0f64 / 18.0).sqrt()).abs() < 1e-15);
         // slopes: 1, .5, .667, 0, .5, 1 -> median of sorted [0,.5,.5,.667,1,1] = .5833...
         assert!((mk.slope - (0.5 + 2.0 / 3.0) / 2.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn selection_median_equals_sorted_median() {
+        // odd and even lengths, ties, negative values
+        for len in 1..40usize {
+            let v: Vec<f64> = (0..len)
+                .map(|i| (((i * 7919 + 13) % 11) as f64 - 5.0) * 0.25)
+                .collect();
+            let mut sorted = v.clone();
+            sorted.sort_by(f64::total_cmp);
+            let m = len / 2;
+            let want = if len % 2 == 1 {
+                sorted[m]
+            } else {
+                0.5 * (sorted[m - 1] + sorted[m])
+            };
+            assert_eq!(
+                median(&mut v.clone()).to_bits(),
+                want.to_bits(),
+                "len {len}"
+            );
+        }
     }
 
     #[test]
