@@ -30,6 +30,12 @@ use std::process::{Command, Stdio};
 /// DBSCAN radius (m) and minimum neighbourhood size (the issue's benchmark).
 pub const EPS_M: f64 = 100.0;
 pub const MIN_POINTS: usize = 20;
+/// At 1M the uniform background alone has ~43 points within 100 m, so min 20 makes every
+/// point core and one cluster. A second DBSCAN run keeps the density threshold of min 20 at
+/// 100k: `min_points = 20 n / 100 000` (200 at 1M), run only when above 20.
+pub fn scaled_min_points(n: usize) -> usize {
+    (MIN_POINTS * n / 100_000).max(MIN_POINTS)
+}
 /// HDBSCAN min_cluster_size (min_samples defaults to it, as in the hdbscan package).
 pub const MIN_CLUSTER_SIZE: usize = 20;
 /// Gaussian KDE on the grid of the density module's docs: sigma 200 m, 50 m cells.
@@ -168,13 +174,19 @@ fn core_stage(dir: &Path, n: usize, stage: &str) -> Value {
     let od = out_dir(dir);
     let reps = if n >= 1_000_000 { 2 } else { 4 };
     match stage {
-        "dbscan" => {
-            let (mut j, d) = core_run(reps, || dbscan(&xy, EPS_M, MIN_POINTS).expect("dbscan"));
-            write_bytes(&od.join("dbscan_labels.i32"), labels_i32(&d.labels));
+        "dbscan" | "dbscan_scaled" => {
+            let (min, tag) = if stage == "dbscan" {
+                (MIN_POINTS, "dbscan")
+            } else {
+                (scaled_min_points(n), "dbscan_scaled")
+            };
+            let (mut j, d) = core_run(reps, || dbscan(&xy, EPS_M, min).expect("dbscan"));
+            write_bytes(&od.join(format!("{tag}_labels.i32")), labels_i32(&d.labels));
             write_bytes(
-                &od.join("dbscan_core.u8"),
+                &od.join(format!("{tag}_core.u8")),
                 d.is_core.iter().map(|&c| u8::from(c)).collect(),
             );
+            j["min_points"] = json!(min);
             j["n_clusters"] = json!(d.n_clusters);
             j["n_core"] = json!(d.is_core.iter().filter(|c| **c).count());
             j["noise"] = json!(d.labels.iter().filter(|l| l.is_none()).count());
@@ -379,7 +391,12 @@ pub fn child(dir: &Path, n: usize) -> Value {
     drop(snap);
 
     // the core functions, each in a fresh process
-    let core: serde_json::Map<String, Value> = ["dbscan", "hdbscan", "kde"]
+    let stages: &[&str] = if scaled_min_points(n) > MIN_POINTS {
+        &["dbscan", "dbscan_scaled", "hdbscan", "kde"]
+    } else {
+        &["dbscan", "hdbscan", "kde"]
+    };
+    let core: serde_json::Map<String, Value> = stages
         .iter()
         .map(|s| {
             eprintln!("n={n}: clusters core {s}");
@@ -516,6 +533,23 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
         peer_m("dbscan_pkg"),
         "less than `dbscan`",
     );
+    if core.get("dbscan_scaled").is_some() {
+        let m = &core["dbscan_scaled"]["min_points"];
+        out += &row(
+            &format!(
+                "DBSCAN eps 100 m, min {m} (same density threshold): core time vs `dbscan` pkg"
+            ),
+            core_t("dbscan_scaled"),
+            peer_t("dbscan_pkg_scaled"),
+            "",
+        );
+        out += &row(
+            &format!("DBSCAN eps 100 m, min {m}: core peak memory vs `dbscan` pkg"),
+            mem(&core["dbscan_scaled"]["peak_growth_mb"]),
+            peer_m("dbscan_pkg_scaled"),
+            "",
+        );
+    }
     out += &row(
         "DBSCAN route (whole request) vs `dbscan` pkg",
         route_t("dbscan"),
@@ -665,6 +699,19 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
             .get("labels_differ_on_service_xy")
             .unwrap_or(&json!("not run")),
     );
+    if let Some(sc) = core.get("dbscan_scaled") {
+        let b = &a["dbscan_pkg_scaled"];
+        out += &format!(
+            "DBSCAN min {}: service {} clusters, {} core, {} noise; `dbscan` pkg (service's x,y) {} clusters, core flags differing {}, core partition identical {}.\n",
+            sc["min_points"],
+            sc["n_clusters"],
+            sc["n_core"],
+            sc["noise"],
+            b["n_clusters"],
+            b["core_differ"],
+            b["core_partition_identical"],
+        );
+    }
     let h = &a["hdbscan"];
     out += &format!(
         "HDBSCAN agreement: service {} clusters, {} noise; hdbscan pkg (defaults, approximate MST) {} clusters, {} noise, ARI {}; \

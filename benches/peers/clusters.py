@@ -17,12 +17,17 @@ before the call. Times are time.perf_counter around the call only (no imports, n
   grid DBSCAN in C++, 2 threads here) = the service's DBSCAN(eps_m=100, min_points=20); the
   point itself counts in both. Run on the CSV x,y (timed) and again on the service's x,y
   (for the agreement check on identical input).
+- dbscan_pkg_scaled (above 100k only): the same with min_samples = 20 n / 100k (200 at 1M), on
+  the service's x,y, as the bench's second DBSCAN run (at 1M min 20 makes every point core).
 - sklearn_dbscan: `sklearn.cluster.DBSCAN(eps=100, min_samples=20)`, in a subprocess with
-  RLIMIT_AS = 12 GB and a time limit; labels must equal the service's exactly (same order).
+  RLIMIT_AS = 12 GB and a time limit; labels must equal the service's exactly (same order). Up
+  to 200k points it runs again on the service's x,y (identical input: 0 labels may differ).
 - hdbscan_pkg: `hdbscan.HDBSCAN(min_cluster_size=20)` (min_samples = 20, package defaults:
   boruvka_kdtree, approx_min_span_tree=True, core_dist_n_jobs=4 loky workers whose own peak
   is reported apart) = the service's method=hdbscan&min_cluster_size=20; agreement by the
-  adjusted Rand index (noise as one label).
+  adjusted Rand index (noise as one label). Up to 200k points it runs again with
+  approx_min_span_tree=False on the service's x,y: the service's semantics (exact MST) on
+  identical input, the setting of the reference tests (ARI >= 0.99).
 - kde_exact_numpy: the exact Gaussian sum `sum exp(-d^2/2s^2)/(2 pi s^2) * 1e6` (per km2) at the
   sampled nodes of the service's grid (its 100 highest cells + 200 random ones); the full-grid
   time is extrapolated from the time per node (labelled as such).
@@ -49,6 +54,11 @@ TRUNC_SIGMAS = 5.0
 # sklearn and hdbscan (exact MST) are run a second time on the service's coordinates up to this
 # size, for label identity / ARI on identical input
 SECOND_RUN_MAX_N = 200_000
+
+
+def scaled_min_points(n):
+    """As the bench: min_samples keeping the density threshold of 20 at 100k (200 at 1M)."""
+    return max(MIN_SAMPLES * n // 100_000, MIN_SAMPLES)
 
 
 def maxrss_mb():
@@ -122,6 +132,21 @@ def job(name, d, n):
         np.save(os.path.join(bench_dir(d), "peer_dbscan_labels_svcxy.npy"), ls.astype(np.int32))
         np.save(os.path.join(bench_dir(d), "peer_dbscan_core_svcxy.npy"), cs.astype(bool))
         out = {"secs": float(np.median(secs)), "all_secs": secs, "peak_growth_mb": mem}
+    elif name == "dbscan_pkg_scaled":
+        import dbscan
+
+        m = scaled_min_points(n)
+        X = load_xy(d, "service")
+        s, mem, (labels, core) = measured(lambda: dbscan.DBSCAN(X, eps=EPS, min_samples=m))
+        secs = [s]
+        for _ in range(2):
+            t = time.perf_counter()
+            dbscan.DBSCAN(X, eps=EPS, min_samples=m)
+            secs.append(time.perf_counter() - t)
+        np.save(os.path.join(bench_dir(d), "peer_dbscan_scaled_labels.npy"), labels.astype(np.int32))
+        np.save(os.path.join(bench_dir(d), "peer_dbscan_scaled_core.npy"), core.astype(bool))
+        out = {"secs": float(np.median(secs)), "all_secs": secs, "peak_growth_mb": mem,
+               "min_samples": m}
     elif name == "sklearn_dbscan":
         resource.setrlimit(resource.RLIMIT_AS, (SKLEARN_AS_LIMIT, SKLEARN_AS_LIMIT))
         from sklearn.cluster import DBSCAN
@@ -257,7 +282,7 @@ def agreement(d, n):
     sl = np.fromfile(f("dbscan_labels.i32"), dtype="<i4")
     sc = np.fromfile(f("dbscan_core.u8"), dtype=np.uint8).astype(bool)
 
-    def compare_pkg(pl, pc):
+    def compare_pkg(pl, pc, sl=sl, sc=sc):
         res = {"n_clusters": int(pl.max() + 1), "core_differ": int((pc != sc).sum())}
         both = sc & pc
         pairs = set(zip(sl[both].tolist(), pl[both].tolist()))
@@ -276,6 +301,11 @@ def agreement(d, n):
                         np.load(f("peer_dbscan_core_svcxy.npy")))
         out["dbscan_pkg"] = a
         out["dbscan_pkg_on_service_xy"] = b
+    if os.path.exists(f("peer_dbscan_scaled_labels.npy")) and os.path.exists(f("dbscan_scaled_labels.i32")):
+        out["dbscan_pkg_scaled"] = compare_pkg(
+            np.load(f("peer_dbscan_scaled_labels.npy")), np.load(f("peer_dbscan_scaled_core.npy")),
+            np.fromfile(f("dbscan_scaled_labels.i32"), dtype="<i4"),
+            np.fromfile(f("dbscan_scaled_core.u8"), dtype=np.uint8).astype(bool))
     if os.path.exists(f("peer_sklearn_labels.npy")):
         kl = np.load(f("peer_sklearn_labels.npy"))
         out["sklearn"] = {"n_clusters": int(kl.max() + 1), "labels_differ": int((kl != sl).sum())}
@@ -330,10 +360,11 @@ def main(d, n):
             versions[pkg] = None
     prep_s = prepare(d)
     jobs = {}
-    order = ["dbscan_pkg", "kde_fft_simple", "kde_fft_linear", "kde_exact_numpy",
+    order = ["dbscan_pkg"] + (["dbscan_pkg_scaled"] if scaled_min_points(n) > MIN_SAMPLES else []) + [
+             "kde_fft_simple", "kde_fft_linear", "kde_exact_numpy",
              "sklearn_dbscan", "hdbscan_pkg"]
     for name in order:
-        if name == "dbscan_pkg" and versions["dbscan"] is None:
+        if name.startswith("dbscan_pkg") and versions["dbscan"] is None:
             jobs[name] = {"note": "dbscan package not installed (pip install dbscan)"}
             continue
         sys.stderr.write(f"peer clusters n={n}: {name}\n")
