@@ -208,6 +208,29 @@ impl App {
         Ok((key, rec))
     }
 
+    /// Rotates the active key `id`: a new key with the same organisation, tier, role and
+    /// label replaces it at once (the old one is revoked in the same transaction). `None` when
+    /// no active key has that id.
+    pub fn rotate_key(&self, id: &str) -> Result<Option<(String, KeyRecord)>, AppError> {
+        let Some(old) = self
+            .store
+            .list_keys()?
+            .into_iter()
+            .find(|k| k.id == id && k.revoked_at.is_none())
+        else {
+            return Ok(None);
+        };
+        let key = privacy::generate_key();
+        let rec = KeyRecord {
+            id: privacy::key_id(&key),
+            hash: privacy::key_hash(&key),
+            created_at: now_rfc3339(),
+            revoked_at: None,
+            ..old
+        };
+        Ok(self.store.rotate_key(id, &rec)?.then_some((key, rec)))
+    }
+
     pub fn revoke_key(&self, id: &str) -> Result<bool, AppError> {
         Ok(self.store.revoke_key(id, &now_rfc3339())?)
     }

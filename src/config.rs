@@ -63,6 +63,13 @@ pub struct ServeArgs {
     /// Requests per minute per API key before 429 (0: no limit).
     #[arg(long, env = "HOTSPOTS_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
     pub rate_limit_per_minute: u32,
+    /// Requests per minute per client IP address without a key before 429 (0: no limit).
+    #[arg(
+        long,
+        env = "HOTSPOTS_ANONYMOUS_RATE_LIMIT_PER_MINUTE",
+        default_value_t = 300
+    )]
+    pub anonymous_rate_limit_per_minute: u32,
     /// Public base URL for links (default: from the Host header).
     #[arg(long, env = "HOTSPOTS_PUBLIC_URL")]
     pub public_url: Option<String>,

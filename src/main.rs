@@ -58,6 +58,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(a.request_timeout_secs),
         max_concurrency: a.max_concurrency.max(1),
         rate_limit_per_minute: a.rate_limit_per_minute,
+        anonymous_rate_limit_per_minute: a.anonymous_rate_limit_per_minute,
         ..Settings::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -71,7 +72,9 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(%addr, "listening");
         println!("hotspots listening on http://{addr}");
         let router = api::router(AppState::new(app, settings));
-        axum::serve(listener, router)
+        // the peer address keys the rate limit of callers without a key
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(shutdown_signal())
             .await?;
         tracing::info!("shut down");

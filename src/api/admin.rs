@@ -1,9 +1,10 @@
-//! Admin routes: API keys (create, list, revoke). Keys are shown once, stored hashed.
+//! Admin routes: API keys (create, list, rotate, revoke). Keys are shown once, stored hashed.
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
 use crate::model::Tier;
+use crate::store::KeyRecord;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -55,14 +56,37 @@ pub async fn create(
         })
         .await?;
     tracing::info!(key_id = %rec.id, organisation = %rec.organisation, tier = %rec.tier, "admin created a key");
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(
-            json!({"key": key, "id": rec.id, "organisation": rec.organisation,
-        "tier": rec.tier, "label": rec.label, "created_at": rec.created_at}),
-        ),
-    )
-        .into_response())
+    Ok(new_key_response(&key, &rec, None))
+}
+
+/// `201` with the new key, shown this once.
+fn new_key_response(key: &str, rec: &KeyRecord, replaces: Option<&str>) -> Response {
+    let mut v = json!({"key": key, "id": rec.id, "organisation": rec.organisation,
+        "tier": rec.tier, "label": rec.label, "role": rec.role, "created_at": rec.created_at});
+    if let Some(old) = replaces {
+        v["replaces"] = json!(old);
+    }
+    (StatusCode::CREATED, axum::Json(v)).into_response()
+}
+
+/// `POST /admin/keys/{key_id}/rotate`: a new key for the same organisation, tier, role and
+/// label; the old one stops working at once.
+pub async fn rotate(
+    State(st): State<AppState>,
+    Caller(who): Caller,
+    Path(key_id): Path<String>,
+    q: Query,
+) -> ApiResult<Response> {
+    q.allow(&[])?;
+    who.require_admin()?;
+    let id = key_id.clone();
+    match st.blocking(move |app| Ok(app.rotate_key(&id)?)).await? {
+        Some((key, rec)) => {
+            tracing::info!(old = %key_id, key_id = %rec.id, "admin rotated a key");
+            Ok(new_key_response(&key, &rec, Some(&key_id)))
+        }
+        None => Err(ApiError::not_found(format!("no active key {key_id:?}"))),
+    }
 }
 
 pub async fn list(

@@ -100,13 +100,27 @@ pub async fn gate(State(st): State<AppState>, mut req: Request, next: Next) -> R
         Ok(Err(e)) => return ApiError::from(e).into_response(),
         Err(e) => return ApiError::internal(e).into_response(),
     };
-    if let Some(id) = &who.key_id
-        && let Err(wait) = st.limiter.check(id)
-    {
+    let limited = match &who.key_id {
+        Some(id) => st.limiter.check(id).err().map(|w| (w, "this key")),
+        None if who.admin => None,
+        None => {
+            // callers without a key share a budget per client address (one shared budget
+            // when the server was not started with peer addresses, as in tests)
+            let peer = req
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+            st.anonymous_limiter
+                .check(&format!("anonymous:{peer}"))
+                .err()
+                .map(|w| (w, "callers without a key from this address"))
+        }
+    };
+    if let Some((wait, whom)) = limited {
         let mut r = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
-            format!("too many requests for this key; retry in {wait} s"),
+            format!("too many requests for {whom}; retry in {wait} s"),
         )
         .into_response();
         r.headers_mut()

@@ -41,6 +41,8 @@ pub struct Settings {
     pub max_concurrency: usize,
     /// Requests per minute per API key (0: no limit).
     pub rate_limit_per_minute: u32,
+    /// Requests per minute per client IP address without a key (0: no limit).
+    pub anonymous_rate_limit_per_minute: u32,
     /// Analysis answers kept in the per-snapshot cache (0: no caching, as the benchmarks
     /// use to time the computation itself).
     pub cache_entries: usize,
@@ -55,6 +57,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(120),
             max_concurrency: 64,
             rate_limit_per_minute: 600,
+            anonymous_rate_limit_per_minute: 300,
             cache_entries: 256,
         }
     }
@@ -65,6 +68,7 @@ pub struct StateInner {
     pub settings: Settings,
     pub cache: cache::Cache,
     pub limiter: audit::RateLimiter,
+    pub anonymous_limiter: audit::RateLimiter,
 }
 
 /// Shared state of the handlers.
@@ -82,6 +86,7 @@ impl AppState {
     pub fn new(app: App, settings: Settings) -> AppState {
         AppState(Arc::new(StateInner {
             limiter: audit::RateLimiter::new(settings.rate_limit_per_minute),
+            anonymous_limiter: audit::RateLimiter::new(settings.anonymous_rate_limit_per_minute),
             cache: cache::Cache::new(settings.cache_entries),
             app,
             settings,
@@ -186,6 +191,7 @@ pub fn router(state: AppState) -> Router {
         .route("/audit", get(audit::list))
         .route("/admin/keys", get(admin::list).post(admin::create))
         .route("/admin/keys/{key_id}", delete(admin::revoke))
+        .route("/admin/keys/{key_id}/rotate", post(admin::rotate))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -72,4 +72,24 @@ impl Store {
             params![id, now],
         )? > 0)
     }
+
+    /// Replaces the active key `old_id` by `new` in one transaction: the old key is revoked
+    /// and the new one inserted, or neither (`false` when no active key has that id).
+    pub fn rotate_key(&self, old_id: &str, new: &KeyRecord) -> Result<bool, StoreError> {
+        let mut c = self.writer();
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![old_id, new.created_at],
+        )?;
+        if n == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO api_keys(id, hash, organisation, tier, label, created_at, role) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![new.id, new.hash, new.organisation, new.tier, new.label, new.created_at, new.role],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
 }

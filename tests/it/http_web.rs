@@ -55,7 +55,7 @@ async fn cors_any_origin_and_configured_origins() {
 
     let app = TestApp::with_settings(Settings {
         cors_origins: "http://map.example, https://viewer.example".into(),
-        ..Settings::default()
+        ..test_settings()
     });
     let ok = app
         .call(preflight("/collections", "https://viewer.example"))
@@ -168,7 +168,7 @@ async fn slow_requests_time_out_with_503() {
         dir,
         Settings {
             request_timeout: std::time::Duration::from_millis(5),
-            ..Settings::default()
+            ..test_settings()
         },
     );
     // 20,000 rows take longer than 5 ms (parse, PROJ, fsync, index)

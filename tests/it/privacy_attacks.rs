@@ -146,7 +146,7 @@ pub async fn world_with(settings: Settings) -> World {
 }
 
 pub async fn world() -> World {
-    world_with(Settings::default()).await
+    world_with(test_settings()).await
 }
 
 /// Every GET route about one dataset, with the parameters that exercise each output.
@@ -657,6 +657,50 @@ async fn a_revoked_key_fails_everywhere() {
         assert_eq!(resp.status.as_u16(), 401, "{uri}: {}", resp.text());
         resp.problem(401, "bad_key");
     }
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_replaced_at_once() {
+    let w = world().await;
+    let (old, id) = w.app.key("gemeente", "closed").await;
+    let items = || get(format!("/datasets/{DS}/hotspots?resolution=9&k=1"));
+    w.app.call(items().key(&old)).await.expect(200);
+    // only the admin rotates
+    w.app
+        .call(post_json(format!("/admin/keys/{id}/rotate"), &json!({})).key(&old))
+        .await
+        .problem(403, "admin_only");
+    let r = w
+        .app
+        .call(post(format!("/admin/keys/{id}/rotate"), "application/json", "").admin())
+        .await
+        .expect(201)
+        .json();
+    let new = r["key"].as_str().expect("the new key, shown once");
+    assert_eq!(r["replaces"], json!(id));
+    assert_eq!(
+        (&r["organisation"], &r["tier"]),
+        (&json!("gemeente"), &json!("closed"))
+    );
+    assert_ne!(r["id"], json!(id));
+    w.app.call(items().key(&old)).await.problem(401, "bad_key");
+    w.app.call(items().key(new)).await.expect(200);
+    // the old id is no longer active: rotating it again is 404
+    w.app
+        .call(post(format!("/admin/keys/{id}/rotate"), "application/json", "").admin())
+        .await
+        .problem(404, "not_found");
+    let keys = w
+        .app
+        .call(get("/admin/keys").admin())
+        .await
+        .expect(200)
+        .json();
+    let text = keys.to_string();
+    assert!(
+        !text.contains(new) && !text.contains(&old),
+        "keys are never listed"
+    );
 }
 
 #[tokio::test]
@@ -1274,7 +1318,7 @@ async fn privacy_officers_see_only_their_own_datasets() {
 async fn the_fourth_request_of_a_key_in_a_minute_is_429() {
     let w = world_with(Settings {
         rate_limit_per_minute: 3,
-        ..Settings::default()
+        ..test_settings()
     })
     .await;
     let r = || get(format!("/datasets/{DS}"));
@@ -1294,6 +1338,24 @@ async fn the_fourth_request_of_a_key_in_a_minute_is_429() {
         .await
         .problem(429, "rate_limited");
     w.call(&w.closed, r()).await.expect(200);
+}
+
+#[tokio::test]
+async fn callers_without_a_key_have_a_budget_too() {
+    let w = world_with(Settings {
+        anonymous_rate_limit_per_minute: 3,
+        ..Settings::default()
+    })
+    .await;
+    let r = || get(format!("/datasets/{DS}"));
+    for _ in 0..3 {
+        w.call(&w.anon, r()).await.expect(200);
+    }
+    let resp = w.call(&w.anon, r()).await;
+    resp.problem(429, "rate_limited");
+    assert!(resp.header("retry-after").is_some());
+    // keys keep their own budgets
+    w.call(&w.open, r()).await.expect(200);
 }
 
 #[tokio::test]

@@ -38,6 +38,17 @@ pub fn fixture(rel: &str) -> PathBuf {
     Path::new(FIXTURES).join(rel)
 }
 
+/// The default settings without rate limits (the tests of the limits set them): the
+/// in-process router sees no peer address, so all anonymous requests of a test would share
+/// one budget, and a test reading in a loop would run out of its key's.
+pub fn test_settings() -> Settings {
+    Settings {
+        rate_limit_per_minute: 0,
+        anonymous_rate_limit_per_minute: 0,
+        ..Settings::default()
+    }
+}
+
 pub fn read_fixture(rel: &str) -> Vec<u8> {
     std::fs::read(fixture(rel)).unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
 }
@@ -172,7 +183,7 @@ pub struct TestApp {
 
 impl TestApp {
     pub fn new() -> TestApp {
-        TestApp::with_settings(Settings::default())
+        TestApp::with_settings(test_settings())
     }
 
     pub fn with_settings(settings: Settings) -> TestApp {
