@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod api;
 pub mod app;
+pub mod cancel;
 pub mod config;
 pub mod crs;
 pub mod demo;

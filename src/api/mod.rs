@@ -69,6 +69,42 @@ pub struct StateInner {
     pub cache: cache::Cache,
     pub limiter: audit::RateLimiter,
     pub anonymous_limiter: audit::RateLimiter,
+    /// Work on the blocking pool: running now, and cancelled since start.
+    pub work: WorkStats,
+}
+
+#[derive(Default)]
+pub struct WorkStats {
+    pub running: std::sync::atomic::AtomicUsize,
+    pub cancelled: std::sync::atomic::AtomicU64,
+}
+
+/// Cancels the token when the request's future is dropped (client gone, time limit passed)
+/// or done.
+struct CancelOnDrop(crate::cancel::Token);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Counts a piece of work as running while it lives (also when it panics).
+struct Running<'a>(&'a WorkStats);
+
+impl<'a> Running<'a> {
+    fn new(w: &'a WorkStats) -> Running<'a> {
+        w.running.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Running(w)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0
+            .running
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Shared state of the handlers.
@@ -87,6 +123,7 @@ impl AppState {
         AppState(Arc::new(StateInner {
             limiter: audit::RateLimiter::new(settings.rate_limit_per_minute),
             anonymous_limiter: audit::RateLimiter::new(settings.anonymous_rate_limit_per_minute),
+            work: WorkStats::default(),
             cache: cache::Cache::new(settings.cache_entries),
             app,
             settings,
@@ -94,14 +131,31 @@ impl AppState {
     }
 
     /// Runs `f` on the blocking pool with the app.
+    /// When the request is dropped before the work ends (the client went away, or the time
+    /// limit passed), the work is cancelled at its next `cancel::checkpoint` (analyses only;
+    /// writes have none and always finish).
     pub async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&App) -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
         let s = self.clone();
-        tokio::task::spawn_blocking(move || f(&s.app))
-            .await
-            .map_err(ApiError::internal)?
+        let token = crate::cancel::Token::new();
+        let _cancel_on_drop = CancelOnDrop(token.clone());
+        tokio::task::spawn_blocking(move || {
+            let _running = Running::new(&s.work);
+            crate::cancel::run(&token, || f(&s.app)).unwrap_or_else(|e| {
+                s.work
+                    .cancelled
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "cancelled",
+                    e.to_string(),
+                ))
+            })
+        })
+        .await
+        .map_err(ApiError::internal)?
     }
 
     /// The base URL of links in responses.
@@ -211,17 +265,23 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn health(q: extract::Query) -> ApiResult<Response> {
+async fn health(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    q: extract::Query,
+) -> ApiResult<Response> {
+    use std::sync::atomic::Ordering::Relaxed;
     q.allow(&[])?;
-    Ok(
-        axum::Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
-            .into_response(),
+    let work = serde_json::json!({"running": st.work.running.load(Relaxed),
+                                  "cancelled": st.work.cancelled.load(Relaxed)});
+    Ok(axum::Json(
+        serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "work": work}),
     )
+    .into_response())
 }
 
 /// Answers 503 (problem+json, code `timeout`) when a request takes longer than the configured
-/// time limit. Work already handed to the blocking pool finishes there, and its result is
-/// dropped (it is cached for the next identical request).
+/// time limit. Dropping the request cancels an analysis on the blocking pool at its next
+/// checkpoint (see `AppState::blocking`); a write finishes and commits.
 async fn time_limit(
     axum::extract::State(st): axum::extract::State<AppState>,
     req: axum::extract::Request,
