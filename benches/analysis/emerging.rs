@@ -234,6 +234,7 @@ fn stages(srv: &Server, reps: usize) -> Value {
 pub fn child(dir: &Path, n: usize) -> Value {
     let reps = if n >= 1_000_000 { 5 } else { 10 };
     let (open_s, srv) = timed(|| Server::open(dir, false));
+    let (open_rss, _) = rss();
     let (first_s, status, body) = srv.get(&uri());
     assert!(
         status.is_success(),
@@ -270,6 +271,7 @@ pub fn child(dir: &Path, n: usize) -> Value {
         "compare_cells": canswer["summary"]["n_features"],
         "stages": st,
         "peak_rss_mb": hwm as f64 / 1048576.0,
+        "rss_after_open_mb": open_rss as f64 / 1048576.0,
     })
 }
 
@@ -317,6 +319,20 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
         f(peer_pmk),
         ratio(svc, peer_pmk)
     );
+    let core_ms = rust["stages"]["core_total_ms"].as_f64();
+    let peer_core = peer.map(|p| {
+        ["cube", "weights", "gi", "mk", "classify"]
+            .iter()
+            .map(|k| p["stages"][format!("{k}_s")].as_f64().unwrap_or(0.0) * 1e3)
+            .sum::<f64>()
+    });
+    let _ = writeln!(
+        s,
+        "| analysis only, cube to categories (service: `emerging_hot_spots` on the snapshot's points; peer: its cube..classify stages, without reading the CSV and H3-indexing the points) | {} | {} | {} | |",
+        f(core_ms),
+        f(peer_core),
+        ratio(core_ms, peer_core)
+    );
     let _ = writeln!(
         s,
         "| `/emerging` cached repeat (median of {}) | {:.2} ms | - | - | |",
@@ -331,8 +347,9 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
     );
     let _ = writeln!(
         s,
-        "| peak RSS | {:.0} MB (process, incl. the loaded snapshot) | {} | | |",
+        "| peak RSS | {:.0} MB (process; {:.0} MB after loading the snapshot) | {} | | |",
         rust["peak_rss_mb"].as_f64().unwrap_or(0.0),
+        rust["rss_after_open_mb"].as_f64().unwrap_or(0.0),
         peer.and_then(|p| p["peak_rss_mb"].as_f64())
             .map_or("-".into(), |m| format!("{m:.0} MB"))
     );
