@@ -37,7 +37,8 @@ pub struct PairTable {
 
 impl PairTable {
     /// Builds the table for points with border distances `border_m` and, per point, the
-    /// distances to facilities within `r.last()` given by `near(p)`.
+    /// distances to facilities within `r.last()` given by `near(p)` (called once per point,
+    /// in order).
     pub fn new<F>(points: &[[f64; 2]], border_m: &[f64], r: &[f64], mut near: F) -> Self
     where
         F: FnMut([f64; 2], &mut Vec<f64>),
@@ -252,16 +253,16 @@ pub fn l_cross_curve(
         .collect();
     let rmax = *r.last().unwrap_or(&0.0);
     let table = |pts: &[[f64; 2]]| {
-        let border: Vec<f64> = pts
-            .iter()
-            .map(|p| win.boundary_distance(p[0], p[1]))
-            .collect();
+        let border = win.boundary_distances(pts);
         if fin.is_empty() {
             return PairTable::new(pts, &border, &r, |_, _| {});
         }
-        let idx = FacilityIndex::new(&fin);
-        PairTable::new(pts, &border, &r, |p, out| {
-            idx.for_each_within(p, rmax, |_, d| out.push(d))
+        let (offsets, dists) = FacilityIndex::new(&fin).within_many(pts, rmax);
+        let mut k = 0;
+        // called once per point, in order
+        PairTable::new(pts, &border, &r, |_, out| {
+            out.extend_from_slice(&dists[offsets[k] as usize..offsets[k + 1] as usize]);
+            k += 1;
         })
     };
     let observed = table(chosen);

@@ -13,7 +13,6 @@
 
 use super::global::{self, GlobalResult, Reference};
 use super::{Dedup, ProxIncident, ProximityError, ProximityParams, RepeatsSummary, params, rng};
-use std::collections::{BTreeMap, HashMap};
 
 /// Point sets of the three variants (only incidents inside the window).
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +57,10 @@ impl Acc {
 
 /// Builds the variants from the incidents with indices `inside`; errors with
 /// [`ProximityError::NoSubjects`] when `dedup = subject` and nobody has a subject.
+///
+/// Grouping is by sorting (cell, position in `inside`) and (subject, cell, position): each
+/// group's sums are then taken in `inside` order, as a map of accumulators filled in that
+/// order would (the reference implementation in the tests), to the bit.
 pub fn analysis_units(
     incidents: &[ProxIncident],
     inside: &[usize],
@@ -67,39 +70,52 @@ pub fn analysis_units(
         .iter()
         .map(|&i| [incidents[i].x, incidents[i].y])
         .collect();
-    let mut cells: BTreeMap<u64, Acc> = BTreeMap::new();
-    let mut subjects: BTreeMap<u32, HashMap<u64, Acc>> = BTreeMap::new();
+    let mut by_cell: Vec<(u64, u32)> = inside
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| (incidents[i].cell, k as u32))
+        .collect();
+    by_cell.sort_unstable();
+    let mut cell = Vec::new();
+    for group in by_cell.chunk_by(|a, b| a.0 == b.0) {
+        let mut acc = Acc::default();
+        group
+            .iter()
+            .for_each(|&(_, k)| acc.add(&incidents[inside[k as usize]]));
+        cell.push(acc.mean());
+    }
+    drop(by_cell);
+    let mut by_subject: Vec<(u32, u64, u32)> = Vec::new();
     let mut loose = Vec::new();
-    for &i in inside {
+    for (k, &i) in inside.iter().enumerate() {
         let inc = &incidents[i];
-        cells.entry(inc.cell).or_default().add(inc);
         match inc.subject {
-            Some(s) => subjects
-                .entry(s)
-                .or_default()
-                .entry(inc.cell)
-                .or_default()
-                .add(inc),
+            Some(s) => by_subject.push((s, inc.cell, k as u32)),
             None => loose.push([inc.x, inc.y]),
         }
     }
-    let cell = cells.values().map(Acc::mean).collect();
-    let subject = if subjects.is_empty() {
+    let subject = if by_subject.is_empty() {
         if dedup == Dedup::Subject {
             return Err(ProximityError::NoSubjects);
         }
         None
     } else {
-        let mut pts: Vec<[f64; 2]> = subjects
-            .values()
-            .map(|by_cell| {
-                let (_, acc) = by_cell
+        by_subject.sort_unstable();
+        let mut pts: Vec<[f64; 2]> = Vec::new();
+        for group in by_subject.chunk_by(|a, b| a.0 == b.0) {
+            // the cell with most reports; ties: the smallest cell id (the first)
+            let mut best = Acc::default();
+            for cell_group in group.chunk_by(|a, b| a.1 == b.1) {
+                let mut acc = Acc::default();
+                cell_group
                     .iter()
-                    .max_by(|a, b| a.1.n.cmp(&b.1.n).then(b.0.cmp(a.0)))
-                    .expect("a subject has at least one report");
-                acc.mean()
-            })
-            .collect();
+                    .for_each(|&(_, _, k)| acc.add(&incidents[inside[k as usize]]));
+                if acc.n > best.n {
+                    best = acc;
+                }
+            }
+            pts.push(best.mean());
+        }
         pts.extend(loose);
         Some(pts)
     };
@@ -166,5 +182,100 @@ pub fn repeats_summary(
         naive,
         cell,
         subject,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use std::collections::{BTreeMap, HashMap};
+
+    /// The map-based grouping the sort-based one replaced (ordered maps of accumulators).
+    fn reference(
+        incidents: &[ProxIncident],
+        inside: &[usize],
+    ) -> (Vec<[f64; 2]>, Option<Vec<[f64; 2]>>) {
+        let mut cells: BTreeMap<u64, Acc> = BTreeMap::new();
+        let mut subjects: BTreeMap<u32, HashMap<u64, Acc>> = BTreeMap::new();
+        let mut loose = Vec::new();
+        for &i in inside {
+            let inc = &incidents[i];
+            cells.entry(inc.cell).or_default().add(inc);
+            match inc.subject {
+                Some(s) => subjects
+                    .entry(s)
+                    .or_default()
+                    .entry(inc.cell)
+                    .or_default()
+                    .add(inc),
+                None => loose.push([inc.x, inc.y]),
+            }
+        }
+        let cell = cells.values().map(Acc::mean).collect();
+        let subject = (!subjects.is_empty()).then(|| {
+            let mut pts: Vec<[f64; 2]> = subjects
+                .values()
+                .map(|by_cell| {
+                    let (_, acc) = by_cell
+                        .iter()
+                        .max_by(|a, b| a.1.n.cmp(&b.1.n).then(b.0.cmp(a.0)))
+                        .expect("non-empty");
+                    acc.mean()
+                })
+                .collect();
+            pts.extend(loose);
+            pts
+        });
+        (cell, subject)
+    }
+
+    /// Sort-based units equal the map-based reference to the bit (cells with many reports
+    /// in shuffled order, subjects with tied most frequent cells, a subset `inside`).
+    #[test]
+    fn units_equal_the_map_reference_bit_for_bit() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let incidents: Vec<ProxIncident> = (0..20_000)
+            .map(|_| ProxIncident {
+                x: rng.random::<f64>() * 1e5 + 1e5,
+                y: rng.random::<f64>() * 1e5 + 4e5,
+                cell: rng.random_range(0..3_000u64) * 7919,
+                subject: rng.random_bool(0.3).then(|| rng.random_range(0..400u32)),
+            })
+            .collect();
+        let bits = |v: &[[f64; 2]]| -> Vec<[u64; 2]> {
+            v.iter().map(|p| [p[0].to_bits(), p[1].to_bits()]).collect()
+        };
+        for inside in [
+            (0..incidents.len()).collect::<Vec<usize>>(),
+            (0..incidents.len()).filter(|i| i % 3 != 1).collect(),
+        ] {
+            let got = analysis_units(&incidents, &inside, Dedup::None).unwrap();
+            let (cell, subject) = reference(&incidents, &inside);
+            assert_eq!(bits(&got.cell), bits(&cell));
+            assert_eq!(
+                got.subject.as_deref().map(bits),
+                subject.as_deref().map(bits)
+            );
+        }
+        let none: Vec<ProxIncident> = incidents
+            .iter()
+            .map(|i| ProxIncident {
+                subject: None,
+                ..*i
+            })
+            .collect();
+        let all: Vec<usize> = (0..none.len()).collect();
+        assert!(
+            analysis_units(&none, &all, Dedup::None)
+                .unwrap()
+                .subject
+                .is_none()
+        );
+        assert_eq!(
+            analysis_units(&none, &all, Dedup::Subject),
+            Err(ProximityError::NoSubjects)
+        );
     }
 }

@@ -121,6 +121,67 @@ impl Window {
             .map_or(0.0, |l| rstar::PointDistance::distance_2(l, &[x, y]).sqrt())
     }
 
+    /// [`boundary_distance`](Self::boundary_distance) of many points. With many points and
+    /// few edges (a convex hull, a simple study area) the edges that can be nearest are
+    /// listed per cell of a grid over the bounding box, and each point takes the minimum of
+    /// the same squared segment distance over its cell's list (which holds the nearest edge),
+    /// so the value is that of the R-tree search.
+    pub fn boundary_distances(&self, pts: &[[f64; 2]]) -> Vec<f64> {
+        let edges: Vec<&Line<[f64; 2]>> = self.boundary.iter().collect();
+        if pts.len() < 4096 || edges.len() > 256 || edges.is_empty() {
+            return pts
+                .iter()
+                .map(|p| self.boundary_distance(p[0], p[1]))
+                .collect();
+        }
+        let [x0, y0, x1, y1] = self.bbox;
+        let cells = (pts.len() / 64).clamp(16, 4096) as f64;
+        let side = ((x1 - x0).max(1e-6) * (y1 - y0).max(1e-6) / cells)
+            .sqrt()
+            .max((x1 - x0).max(y1 - y0) / 512.0)
+            .max(1e-6);
+        let (nx, ny) = (
+            ((x1 - x0) / side) as usize + 1,
+            ((y1 - y0) / side) as usize + 1,
+        );
+        // A cell's centre c and half diagonal h: an edge e can be nearest to a point of the
+        // cell only when d(c, e) - h <= min over edges of d(c, e') + h.
+        let h = side * std::f64::consts::FRAC_1_SQRT_2 * (1.0 + 1e-6);
+        let slack = 1e-9 * (1.0 + x1.abs().max(y1.abs()).max(x0.abs()).max(y0.abs()));
+        let mut offsets = Vec::with_capacity(nx * ny + 1);
+        let mut cand: Vec<u32> = Vec::new();
+        offsets.push(0u32);
+        let mut dc = vec![0.0; edges.len()];
+        for j in 0..ny {
+            for i in 0..nx {
+                let c = [x0 + (i as f64 + 0.5) * side, y0 + (j as f64 + 0.5) * side];
+                for (d, e) in dc.iter_mut().zip(&edges) {
+                    *d = rstar::PointDistance::distance_2(*e, &c).sqrt();
+                }
+                let bound = dc.iter().copied().fold(f64::INFINITY, f64::min) + 2.0 * h + slack;
+                cand.extend((0..edges.len() as u32).filter(|&e| dc[e as usize] <= bound));
+                offsets.push(cand.len() as u32);
+            }
+        }
+        let inv = 1.0 / side;
+        pts.iter()
+            .map(|p| {
+                let inside = p[0] >= x0 && p[0] <= x1 && p[1] >= y0 && p[1] <= y1;
+                if !inside {
+                    return self.boundary_distance(p[0], p[1]);
+                }
+                let i = (((p[0] - x0) * inv) as usize).min(nx - 1);
+                let j = (((p[1] - y0) * inv) as usize).min(ny - 1);
+                let c = j * nx + i;
+                cand[offsets[c] as usize..offsets[c + 1] as usize]
+                    .iter()
+                    .map(|&e| rstar::PointDistance::distance_2(edges[e as usize], p))
+                    .fold(f64::INFINITY, f64::min)
+                    .sqrt()
+            })
+            .collect()
+    }
+
     /// Exact area (m²) of the disc of radius `r` around `(cx, cy)` intersected with the window.
     /// Rings whose bounding box the disc misses contribute exactly 0, and a result below
     /// 1e-12 of the disc area (rounding residue of the angle sums) is returned as 0.
@@ -223,6 +284,31 @@ mod tests {
     fn square(s: f64) -> MultiPolygon<f64> {
         let ext = LineString::from(vec![(0.0, 0.0), (s, 0.0), (s, s), (0.0, s), (0.0, 0.0)]);
         MultiPolygon(vec![Polygon::new(ext, vec![])])
+    }
+
+    /// The grid path of `boundary_distances` equals the R-tree search to the bit, on a
+    /// convex hull of random points (points inside, on the hull, outside the bbox).
+    #[test]
+    fn boundary_distances_equal_the_rtree_search() {
+        use geo::{ConvexHull, MultiPoint, Point};
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let mut pt = || {
+            [
+                108_000.0 + rng.random::<f64>() * 20_000.0,
+                485_000.0 + rng.random::<f64>() * 20_000.0,
+            ]
+        };
+        let pts: Vec<[f64; 2]> = (0..30_000).map(|_| pt()).collect();
+        let mp: MultiPoint<f64> = pts[..2000].iter().map(|p| Point::new(p[0], p[1])).collect();
+        let w = Window::new(&MultiPolygon(vec![mp.convex_hull()])).unwrap();
+        let mut q = pts.clone();
+        q.extend(w.rings[0].iter().copied());
+        q.push([100_000.0, 490_000.0]);
+        let got = w.boundary_distances(&q);
+        let want: Vec<f64> = q.iter().map(|p| w.boundary_distance(p[0], p[1])).collect();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want));
     }
 
     #[test]
