@@ -22,8 +22,11 @@
 //! depend on the thread count).
 //!
 //! Speed (release, 1M incidents at res 12 in a 40 km square, shared 2-core machine, noisy):
-//! res 9 / k 1 ≈ 20-30 ms, res 10 / k 1 ≈ 130 ms (128k cells), 999 permutations at res 9
-//! ≈ 0.25 s, optimized mode ≈ 2 s. Incidents sorted by fine cell aggregate in one pass.
+//! res 9 / k 1 ≈ 20-30 ms, res 10 / k 1 ≈ 130 ms (128k cells), optimized mode ≈ 2 s.
+//! Incidents sorted by fine cell aggregate in one pass. 999 permutations with the uniform
+//! kernel use the binary-weight sweep of [`moran::binary_pseudo_p`]: ≈ 2 ms at res 9 (5k
+//! cells) and ≈ 4 ms at res 10 (33k cells) in `benches/analysis` (was 85 and 370 ms by
+//! simulating each cell, which other kernels still do).
 //!
 //! ```
 //! use hotspots::analysis::hotspot::{run, HotspotParams};
@@ -419,7 +422,9 @@ pub fn gi_star_rows(x: &[f64], nb: &Neighbours, w: &[f64], w_self: f64) -> Optio
     Some(z)
 }
 
-/// Conditional-permutation pseudo p of Gi* for every cell.
+/// Conditional-permutation pseudo p of Gi* for every cell. With binary weights (the uniform
+/// kernel) by [`moran::binary_pseudo_p`] (the same numbers, without simulating each cell),
+/// else by simulating each cell.
 pub fn gi_pseudo_p(
     x: &[f64],
     nb: &Neighbours,
@@ -431,15 +436,24 @@ pub fn gi_pseudo_p(
     let n = x.len();
     let max_card = (0..n).map(|i| nb.row(i).0.len()).max().unwrap_or(0);
     let draws = Draws::new(n, max_card, permutations, seed);
-    moran::per_cell(n, |i, sims| {
+    let observed = |i: usize| -> f64 {
         let (a, b) = (nb.offsets[i], nb.offsets[i + 1]);
-        let obs: f64 = nb.idx[a..b]
+        nb.idx[a..b]
             .iter()
             .zip(&w[a..b])
             .map(|(&j, &wt)| wt * x[j as usize])
-            .sum();
+            .sum()
+    };
+    if w.iter().all(|&v| v == 1.0) {
+        let obs: Vec<f64> = (0..n).map(observed).collect();
+        if let Some(p) = moran::binary_pseudo_p(x, nb, &obs, &draws, alt) {
+            return p;
+        }
+    }
+    moran::per_cell(n, |i, sims| {
+        let (a, b) = (nb.offsets[i], nb.offsets[i + 1]);
         draws.simulate(i, x, &w[a..b], sims);
-        moran::permutation_p(obs, sims, alt)
+        moran::permutation_p(observed(i), sims, alt)
     })
 }
 

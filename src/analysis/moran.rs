@@ -12,6 +12,13 @@
 //!   one table of `R × max|N_i|` draws from `0..n−1` is shared by all cells (a draw `j ≥ i`
 //!   means observation `j + 1`). Pseudo p = (M + 1)/(R + 1) with esda's alternatives
 //!   (`greater`, `lesser`, and esda's percentile-based `two-sided`).
+//! * **Binary-weight sweep** ([`binary_pseudo_p`], Gi* with the uniform kernel): the same
+//!   numbers without simulating each cell. Cell `i` sees observation `j + [j ≥ i]` for draw
+//!   `j`, so from cell `i − 1` to `i` only the draws equal to `i − 1` change (about
+//!   `R · width / n` of them); the running sums of every replicate are updated for those and
+//!   kept sorted per neighbour count, and each cell's pseudo p is read from its sorted sums
+//!   by binary search ([`permutation_p_sorted`]). The sums are added in the same order as
+//!   [`Draws::simulate`], so the p-values are bit-identical; ~40x faster at R = 999.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -48,6 +55,11 @@ impl Draws {
             width,
             replicates,
         }
+    }
+
+    /// Draws per replicate (the largest neighbour count, at most n − 1).
+    pub fn width(&self) -> usize {
+        self.width
     }
 
     /// Number of replicates R.
@@ -214,23 +226,26 @@ pub fn local_moran(
 /// split into contiguous chunks on scoped threads. The result does not depend on the number
 /// of threads (every cell reads the same shared draw table).
 pub fn per_cell<T: Send>(n: usize, f: impl Fn(usize, &mut Vec<f64>) -> T + Sync) -> Vec<T> {
+    chunked(n, |start, end| {
+        let mut buf = Vec::new();
+        (start..end).map(|i| f(i, &mut buf)).collect()
+    })
+}
+
+/// `run(start, end)` over contiguous chunks of `0..n`, on up to 4 scoped threads when `n` is
+/// large, concatenated in order.
+fn chunked<T: Send>(n: usize, run: impl Fn(usize, usize) -> Vec<T> + Sync) -> Vec<T> {
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get().min(4));
     if threads < 2 || n < 2048 {
-        let mut buf = Vec::new();
-        return (0..n).map(|i| f(i, &mut buf)).collect();
+        return run(0, n);
     }
     let chunk = n.div_ceil(threads);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
             .step_by(chunk)
             .map(|start| {
-                let f = &f;
-                s.spawn(move || {
-                    let mut buf = Vec::new();
-                    (start..(start + chunk).min(n))
-                        .map(|i| f(i, &mut buf))
-                        .collect::<Vec<T>>()
-                })
+                let run = &run;
+                s.spawn(move || run(start, (start + chunk).min(n)))
             })
             .collect();
         handles
@@ -238,6 +253,155 @@ pub fn per_cell<T: Send>(n: usize, f: impl Fn(usize, &mut Vec<f64>) -> T + Sync)
             .flat_map(|h| h.join().expect("worker finished"))
             .collect()
     })
+}
+
+/// Largest `width × R` for which [`binary_pseudo_p`] keeps its running sums (two `f64`
+/// tables of this size per thread); larger neighbourhoods fall back to simulating each cell.
+pub const SWEEP_MAX_ENTRIES: usize = 1 << 21;
+
+/// [`permutation_p`] of `observed` against simulations given sorted by `f64::total_cmp`:
+/// the same result (the order statistics and the counts are the same numbers), by binary
+/// search. The simulations must not be NaN.
+pub fn permutation_p_sorted(observed: f64, sorted: &[f64], alternative: Alternative) -> f64 {
+    let r = sorted.len();
+    if r == 0 {
+        return 1.0;
+    }
+    let at_most = |v: f64| sorted.partition_point(|&s| s <= v);
+    let below = |v: f64| sorted.partition_point(|&s| s < v);
+    let m = match alternative {
+        Alternative::Greater => r - below(observed),
+        Alternative::Less => at_most(observed),
+        Alternative::TwoSided => {
+            let pct = at_most(observed) as f64 / r as f64 * 100.0;
+            let p_low = pct.min(100.0 - pct);
+            // `percentile`, reading the order statistics directly
+            let pctl = |q: f64| {
+                let pos = q / 100.0 * (r - 1) as f64;
+                let lo = pos.floor() as usize;
+                let frac = pos - lo as f64;
+                let v_lo = sorted[lo];
+                let v_hi = sorted.get(lo + 1).copied().unwrap_or(v_lo);
+                v_lo + (v_hi - v_lo) * frac
+            };
+            let (low, high) = (pctl(p_low), pctl(100.0 - p_low));
+            at_most(low) + (r - below(high))
+        }
+    };
+    ((m as f64 + 1.0) / (r as f64 + 1.0)).min(1.0)
+}
+
+/// Pseudo p of `observed[i]` against the conditional randomisation of `Σ_{j∈N_i} x_j`
+/// (binary weights, `N_i` = row `i` of `nb`) for every cell: bit-identical to
+/// `draws.simulate(i, x, &[1.0; |N_i|], sims)` then `permutation_p(observed[i], sims, alt)`,
+/// by the sweep described in the module docs. `None` when it does not apply: a value of `x`
+/// or `observed` that is not finite, or `width × R` above [`SWEEP_MAX_ENTRIES`].
+pub fn binary_pseudo_p(
+    x: &[f64],
+    nb: &Neighbours,
+    observed: &[f64],
+    draws: &Draws,
+    alternative: Alternative,
+) -> Option<Vec<f64>> {
+    let n = x.len();
+    let (width, reps) = (draws.width, draws.replicates);
+    let finite = x.iter().chain(observed).all(|v| v.is_finite());
+    if !finite || width.saturating_mul(reps) > SWEEP_MAX_ENTRIES || nb.len() != n {
+        return None;
+    }
+    let ids = &draws.ids;
+    // positions `r * width + t` of the table grouped by drawn id
+    let mut by_id_off = vec![0u32; n + 1];
+    for &j in ids {
+        by_id_off[j as usize + 1] += 1;
+    }
+    for v in 0..n {
+        by_id_off[v + 1] += by_id_off[v];
+    }
+    let mut fill = by_id_off.clone();
+    let mut by_id_pos = vec![0u32; ids.len()];
+    for (p, &j) in ids.iter().enumerate() {
+        by_id_pos[fill[j as usize] as usize] = p as u32;
+        fill[j as usize] += 1;
+    }
+    let card = |i: usize| nb.offsets[i + 1] - nb.offsets[i];
+    // observation of draw `j` for cell `i` (as `Draws::simulate`)
+    let term = |j: u32, i: usize| {
+        let j = j as usize;
+        x[if j >= i { j + 1 } else { j }]
+    };
+    let run = |start: usize, end: usize| -> Vec<f64> {
+        // sums[t * R + r]: Σ_{u ≤ t} of replicate r for the current cell, added in draw order
+        let mut sums = vec![0.0f64; width * reps];
+        for r in 0..reps {
+            let mut s = 0.0;
+            for t in 0..width {
+                s += term(ids[r * width + t], start);
+                sums[t * reps + r] = s;
+            }
+        }
+        // the sums of each neighbour count used in this chunk, sorted
+        let mut used = vec![false; width];
+        for i in start..end {
+            if card(i) > 0 {
+                used[card(i) - 1] = true;
+            }
+        }
+        let mut sorted: Vec<Vec<f64>> = (0..width)
+            .map(|t| {
+                if !used[t] {
+                    return Vec::new();
+                }
+                let mut v = sums[t * reps..(t + 1) * reps].to_vec();
+                v.sort_unstable_by(f64::total_cmp);
+                v
+            })
+            .collect();
+        let zeros = vec![0.0f64; reps];
+        let mut out = Vec::with_capacity(end - start);
+        for (i, &obs) in observed.iter().enumerate().take(end).skip(start) {
+            if i > start {
+                // draws equal to i − 1 now mean observation i − 1 instead of i
+                let v = i - 1;
+                let (a, b) = (by_id_off[v] as usize, by_id_off[v + 1] as usize);
+                for &p in &by_id_pos[a..b] {
+                    let (r, t0) = (p as usize / width, p as usize % width);
+                    let mut s = if t0 == 0 {
+                        0.0
+                    } else {
+                        sums[(t0 - 1) * reps + r]
+                    };
+                    for t in t0..width {
+                        s += term(ids[r * width + t], i);
+                        let old = std::mem::replace(&mut sums[t * reps + r], s);
+                        if used[t] && old.to_bits() != s.to_bits() {
+                            replace_sorted(&mut sorted[t], old, s);
+                        }
+                    }
+                }
+            }
+            let c = card(i);
+            let sims: &[f64] = if c == 0 { &zeros } else { &sorted[c - 1] };
+            out.push(permutation_p_sorted(obs, sims, alternative));
+        }
+        out
+    };
+    Some(chunked(n, run))
+}
+
+/// Replaces one `old` by `new` in a slice sorted by `f64::total_cmp`, keeping it sorted.
+fn replace_sorted(v: &mut [f64], old: f64, new: f64) {
+    let Ok(from) = v.binary_search_by(|s| s.total_cmp(&old)) else {
+        unreachable!("the replaced sum is in the sorted table");
+    };
+    let to = v.partition_point(|s| s.total_cmp(&new).is_lt());
+    if to > from {
+        v.copy_within(from + 1..to, from);
+        v[to - 1] = new;
+    } else {
+        v.copy_within(to..from, to + 1);
+        v[to] = new;
+    }
 }
 
 /// Global Moran's I and its analytic inference.
@@ -362,6 +526,115 @@ mod tests {
             let want = sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64);
             assert_eq!(percentile(&mut v.clone(), q), want, "q = {q}");
         }
+    }
+
+    #[test]
+    fn sorted_pseudo_p_equals_permutation_p() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for trial in 0..20_000u32 {
+            let r = [1usize, 2, 3, 9, 10, 99, 100, 999][rng.random_range(0..8)];
+            let spread = [1u32, 3, 10, 1000][rng.random_range(0..4)];
+            let sims: Vec<f64> = (0..r)
+                .map(|_| {
+                    if trial % 3 == 0 {
+                        rng.random::<f64>() * 10.0 - 5.0
+                    } else {
+                        f64::from(rng.random_range(0..spread))
+                    }
+                })
+                .collect();
+            let observed = if rng.random_bool(0.5) {
+                sims[rng.random_range(0..r)]
+            } else {
+                (rng.random::<f64>() * 1.2 - 0.1) * f64::from(spread)
+            };
+            let mut sorted = sims.clone();
+            sorted.sort_unstable_by(f64::total_cmp);
+            for alt in [
+                Alternative::TwoSided,
+                Alternative::Greater,
+                Alternative::Less,
+            ] {
+                assert_eq!(
+                    permutation_p_sorted(observed, &sorted, alt).to_bits(),
+                    permutation_p(observed, &sims, alt).to_bits(),
+                    "{alt:?} {observed} {sims:?}"
+                );
+            }
+        }
+    }
+
+    /// The sweep against simulating every cell, on irregular cell sets (boundary cells with
+    /// fewer neighbours, isolated cells), k = 1..3, small and threaded sizes.
+    #[test]
+    fn binary_sweep_equals_simulation() {
+        use super::super::h3grid::k_ring_hull;
+        use h3o::{LatLng, Resolution};
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut largest = 0;
+        for (seeds, ring, k, reps) in [
+            (3, 2, 1, 99),
+            (80, 3, 1, 999),
+            (12, 4, 2, 199),
+            (5, 3, 3, 50),
+        ] {
+            let centres: Vec<_> = (0..seeds)
+                .map(|_| {
+                    LatLng::new(
+                        52.0 + rng.random::<f64>() * 0.3,
+                        5.0 + rng.random::<f64>() * 0.5,
+                    )
+                    .expect("valid")
+                    .to_cell(Resolution::Nine)
+                })
+                .collect();
+            let cells = k_ring_hull(&centres, ring, 1_000_000).expect("small");
+            let nb = Neighbours::build(&cells, k, 10_000_000).expect("small");
+            let n = cells.len();
+            largest = largest.max(n);
+            let x: Vec<f64> = (0..n)
+                .map(|_| f64::from(rng.random_range(0..4u32).pow(2)))
+                .collect();
+            let max_card = (0..n).map(|i| nb.row(i).0.len()).max().unwrap_or(0);
+            let draws = Draws::new(n, max_card, reps, 42);
+            let obs: Vec<f64> = (0..n)
+                .map(|i| nb.row(i).0.iter().map(|&j| x[j as usize]).sum())
+                .collect();
+            for alt in [
+                Alternative::TwoSided,
+                Alternative::Greater,
+                Alternative::Less,
+            ] {
+                let want = per_cell(n, |i, sims| {
+                    draws.simulate(i, &x, &vec![1.0; nb.row(i).0.len()], sims);
+                    permutation_p(obs[i], sims, alt)
+                });
+                let got = binary_pseudo_p(&x, &nb, &obs, &draws, alt).expect("applies");
+                assert_eq!(got.len(), n);
+                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(a.to_bits(), b.to_bits(), "n {n} k {k} {alt:?} cell {i}");
+                }
+            }
+        }
+        assert!(
+            largest >= 2048,
+            "the threaded path is tested ({largest} cells)"
+        );
+        let nb = Neighbours {
+            offsets: vec![0, 0],
+            idx: vec![],
+            dist: vec![],
+            k: 1,
+        };
+        let draws = Draws::new(1, 0, 9, 1);
+        assert_eq!(
+            binary_pseudo_p(&[1.0], &nb, &[0.0], &draws, Alternative::TwoSided),
+            Some(vec![1.0])
+        );
+        assert_eq!(
+            binary_pseudo_p(&[f64::NAN], &nb, &[0.0], &draws, Alternative::TwoSided),
+            None
+        );
     }
 
     #[test]
