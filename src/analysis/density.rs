@@ -373,6 +373,7 @@ fn bbox(c: &[[f64; 2]]) -> [f64; 4] {
 
 /// Raw kernel sum per m² at `u` over all points (no truncation).
 fn exact_at(coords: &[[f64; 2]], u: [f64; 2], kernel: Kernel, h: f64) -> f64 {
+    crate::cancel::checkpoint();
     coords
         .iter()
         .map(|p| kernel.value((p[0] - u[0]).powi(2) + (p[1] - u[1]).powi(2), h))

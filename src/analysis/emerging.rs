@@ -424,6 +424,9 @@ fn analyse(
     let mut categories = BTreeMap::new();
     let mut cells = Vec::with_capacity(st.cube.cells.len());
     for (c, cell) in st.cube.cells.iter().enumerate() {
+        if c % 256 == 0 {
+            crate::cancel::checkpoint();
+        }
         let range = c * t_n..(c + 1) * t_n;
         let counts: Vec<f64> = st.cube.counts[range.clone()]
             .iter()

@@ -5,21 +5,21 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-pub struct Cache {
-    map: Mutex<HashMap<String, Arc<Value>>>,
+pub struct Cache<T = Value> {
+    map: Mutex<HashMap<String, Arc<T>>>,
     /// Most answers kept before the cache starts over; 0 keeps none.
     max_entries: usize,
 }
 
-impl Cache {
-    pub fn new(max_entries: usize) -> Cache {
+impl<T> Cache<T> {
+    pub fn new(max_entries: usize) -> Cache<T> {
         Cache {
             map: Mutex::default(),
             max_entries,
         }
     }
 
-    pub fn get(&self, key: &str) -> Option<Arc<Value>> {
+    pub fn get(&self, key: &str) -> Option<Arc<T>> {
         self.map
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -27,7 +27,7 @@ impl Cache {
             .cloned()
     }
 
-    pub fn put(&self, key: String, v: Arc<Value>) {
+    pub fn put(&self, key: String, v: Arc<T>) {
         if self.max_entries == 0 {
             return;
         }

@@ -67,6 +67,8 @@ pub struct StateInner {
     pub app: App,
     pub settings: Settings,
     pub cache: cache::Cache,
+    /// GeoJSON answers serialised once (same keys as `cache`).
+    pub rendered: cache::Cache<analysis::Rendered>,
     pub limiter: audit::RateLimiter,
     pub anonymous_limiter: audit::RateLimiter,
     /// Work on the blocking pool: running now, and cancelled since start.
@@ -125,6 +127,7 @@ impl AppState {
             anonymous_limiter: audit::RateLimiter::new(settings.anonymous_rate_limit_per_minute),
             work: WorkStats::default(),
             cache: cache::Cache::new(settings.cache_entries),
+            rendered: cache::Cache::new(settings.cache_entries),
             app,
             settings,
         }))

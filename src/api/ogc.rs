@@ -409,11 +409,12 @@ pub async fn items(
             .into_response()
     } else {
         let links = page_links(&base, &cid, &q, offset, limit, matched);
-        json_response(
-            json!({"type": "FeatureCollection", "features": feats, "numberMatched": matched,
-                   "numberReturned": feats.len(), "timeStamp": rfc3339(chrono::Utc::now().timestamp()), "links": links}),
-            "application/geo+json",
-        )
+        let returned = feats.len();
+        let mut fc = json!({"type": "FeatureCollection", "numberMatched": matched,
+                   "numberReturned": returned, "timeStamp": rfc3339(chrono::Utc::now().timestamp()), "links": links});
+        // moved in, not copied by json!
+        fc["features"] = Value::Array(feats);
+        json_response(fc, "application/geo+json")
     };
     let h = resp.headers_mut();
     h.insert(

@@ -4,7 +4,8 @@
 
 use super::AppState;
 use super::analysis::{
-    Scope, cache_key, cached, disclosure_json, geojson_response, own_params_except, scope, snapshot,
+    Scope, cache_key, cached_geojson, disclosure_json, geojson_response, own_params_except, scope,
+    snapshot,
 };
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
@@ -118,7 +119,7 @@ pub async fn proximity(
 ) -> ApiResult<Response> {
     let (snap, sc, params, kinds) = prepare(&st, &who, &id, &q)?;
     let key = cache_key("proximity", &snap, &who, &q);
-    let v = cached(&st, key.clone(), move || {
+    let v = cached_geojson(&st, key.clone(), move || {
         let fac = facilities(&snap, kinds.as_deref(), who.tier);
         let plain: Vec<ProxFacility> = fac.iter().map(|(_, f)| f.clone()).collect();
         let (_, report) = run(&snap, &sc, &plain, &params)?;
@@ -221,7 +222,7 @@ pub async fn nearest(
     let (snap, sc, mut params, kinds) = prepare(&st, &who, &id, &q)?;
     params.simulations = 0;
     let key = cache_key("nearest", &snap, &who, &q);
-    let v = cached(&st, key.clone(), move || {
+    let v = cached_geojson(&st, key.clone(), move || {
         let fac = facilities(&snap, kinds.as_deref(), Tier::Private);
         let plain: Vec<ProxFacility> = fac.iter().map(|(_, f)| f.clone()).collect();
         let (rows, report) = run(&snap, &sc, &plain, &params)?;

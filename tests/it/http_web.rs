@@ -264,3 +264,52 @@ async fn audited_reads_during_a_large_ingest() {
         "only {during} reads during a {write_time:?} ingest"
     );
 }
+
+/// Issue 5 (5.): a heavy analysis whose client goes away stops at its next checkpoint instead
+/// of running to the end on the blocking pool. `/health` counts running and cancelled work.
+#[tokio::test]
+async fn an_analysis_stops_when_its_client_goes_away() {
+    let app = std::sync::Arc::new(TestApp::new());
+    app.load_zaandam("zd").await;
+    app.load_zaandam_layers("zd").await;
+    let work = |app: std::sync::Arc<TestApp>| async move {
+        let v = app.call(get("/health")).await.expect(200).json();
+        (
+            v["work"]["running"].as_u64().expect("running"),
+            v["work"]["cancelled"].as_u64().expect("cancelled"),
+        )
+    };
+    assert_eq!(work(app.clone()).await, (0, 0));
+    let a2 = app.clone();
+    // an exact kernel density on a fine grid: 5,000 points x 10^5 cells, seconds of work
+    let client = tokio::spawn(async move {
+        a2.call(
+            get("/datasets/zd/density?output=grid&exact=true&cell_m=20&bandwidth_m=150").admin(),
+        )
+        .await
+    });
+    let t0 = std::time::Instant::now();
+    while work(app.clone()).await.0 == 0 {
+        assert!(t0.elapsed().as_secs() < 20, "the analysis never started");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    client.abort(); // the client goes away: its request future is dropped
+    let t1 = std::time::Instant::now();
+    loop {
+        let (running, cancelled) = work(app.clone()).await;
+        if running == 0 {
+            assert_eq!(
+                cancelled, 1,
+                "the work ended by cancellation, not by finishing"
+            );
+            break;
+        }
+        assert!(t1.elapsed().as_secs() < 10, "the work did not stop");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // the next request is served normally
+    app.call(get("/datasets/zd/density?output=grid&cell_m=100&bandwidth_m=150").admin())
+        .await
+        .expect(200);
+}

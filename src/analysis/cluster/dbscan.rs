@@ -144,6 +144,9 @@ fn within(a: [f64; 2], b: [f64; 2], eps2: f64) -> bool {
 fn core_flags(g: &CellGrid, eps2: f64, min_points: usize) -> Vec<bool> {
     let mut core = vec![false; g.pts.len()];
     for cell in 0..g.span.len() as u32 {
+        if cell % 1024 == 0 {
+            crate::cancel::checkpoint();
+        }
         let own = g.range(cell);
         if own.len() >= min_points {
             core[own].iter_mut().for_each(|c| *c = true);

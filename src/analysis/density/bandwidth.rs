@@ -118,6 +118,7 @@ pub fn ppl(
         .collect();
     let mut cv = Vec::with_capacity(PPL_CANDIDATES);
     for &s in &candidates_m {
+        crate::cancel::checkpoint();
         let win = window.map(|w| Window::new(w, kernel, s)).transpose()?;
         let reach = match kernel {
             Kernel::Gaussian => (PPL_GAUSS_REACH * s).max(2.0 * nnd_max),

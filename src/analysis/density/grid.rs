@@ -80,7 +80,10 @@ fn direct_grid(coords: &[[f64; 2]], g: &GridSpec, kernel: Kernel, h: f64) -> Vec
     let mut acc = vec![0.0; g.ncols * g.nrows];
     let reach = kernel.reach(h);
     let (mut wx, mut wy) = (Vec::new(), Vec::new());
-    for p in coords {
+    for (i, p) in coords.iter().enumerate() {
+        if i % 4096 == 0 {
+            crate::cancel::checkpoint();
+        }
         let Some((c0, c1)) = GridSpec::span(g.ox, g.cell, g.ncols, p[0] - reach, p[0] + reach)
         else {
             continue;
@@ -228,6 +231,7 @@ fn gaussian_rows_taylor(coords: &[[f64; 2]], g: &GridSpec, h: f64, plan: &Taylor
     let mut m = vec![0.0; kt * nc];
     let (mut a, mut wx) = (vec![0.0; kt], Vec::new());
     for bi in (0..n_bins).filter(|&b| start[b + 1] > start[b]) {
+        crate::cancel::checkpoint();
         let pts = &sorted[start[bi]..start[bi + 1]];
         let bin = bi as i64 + lo_bin;
         let yc = g.oy + (bin as f64 + 0.5) * g.cell;

@@ -21,6 +21,9 @@ pub(super) fn core_distances2(t: &KdTree, coords: &[[f64; 2]], k: usize) -> Vec<
         .enumerate()
         .filter(|(_, nd)| nd.kids.is_none())
     {
+        if leaf % 256 == 0 {
+            crate::cancel::checkpoint();
+        }
         let own = &t.idx[nd.lo as usize..nd.hi as usize];
         for &p in own {
             let c = coords[p as usize];
@@ -249,6 +252,7 @@ pub(super) fn boruvka_mst(t: &KdTree, coords: &[[f64; 2]], core2: &[f64]) -> Vec
             node_comp: &node_comp,
             node_core: &node_core,
         };
+        crate::cancel::checkpoint();
         let mut best = vec![(f64::INFINITY, NONE, NONE); n];
         for &p in &t.idx {
             let b = &mut best[comp[p as usize] as usize];
