@@ -372,12 +372,24 @@ fn f(v: &Value) -> Option<f64> {
 
 fn ms(v: Option<f64>) -> String {
     v.map_or("-".into(), |x| {
-        if x >= 100.0 {
+        if x >= 10_000.0 {
+            format!("{:.1} s", x / 1e3)
+        } else if x >= 100.0 {
             format!("{x:.0} ms")
         } else {
             format!("{x:.1} ms")
         }
     })
+}
+
+/// A small number with 3 significant digits (or `-`).
+fn g3(v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if x == 0.0 => "0".into(),
+        Some(x) if x.abs() >= 0.1 => format!("{x:.3}"),
+        Some(x) => format!("{x:.2e}"),
+        None => v.to_string(),
+    }
 }
 
 pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
@@ -414,10 +426,20 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
     let near = med(&c["nearest"]);
     row(
         &mut s,
-        "(a) nearest facility, core `nearest_many` vs `cKDTree(fac).query(inc)`",
+        &format!(
+            "(a) nearest facility, core `nearest_many` (min {}) vs `cKDTree(fac).query(inc)`",
+            ms(f(&c["nearest_min_ms"]))
+        ),
         near,
         med(&p["nearest"]),
         &format!("< 100 ms: {}", met(near, 100.0)),
+    );
+    row(
+        &mut s,
+        "(a) same, peer with `workers=-1` (all cores, as the service)",
+        near,
+        med(&p["nearest_workers_all"]),
+        "",
     );
     row(
         &mut s,
@@ -433,7 +455,10 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
     let rings = med(&c["rings"]);
     row(
         &mut s,
-        "(b) rings, core `count_near` vs cKDTree(inc) `query_ball_point` x3 (query only)",
+        &format!(
+            "(b) rings, core `count_near` (min {}) vs cKDTree(inc) `query_ball_point` x3 (query only)",
+            ms(f(&c["rings_min_ms"]))
+        ),
         rings,
         med(&p["rings_query"]),
         &format!("< 20 ms: {}", met(rings, 20.0)),
@@ -443,6 +468,16 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
         "(b) rings, peer incl. building cKDTree(incidents)",
         rings,
         med(&p["rings_total"]),
+        "",
+    );
+    let fast = med(&p["rings_tree_build_fast"])
+        .zip(med(&p["rings_query"]))
+        .map(|(a, b)| a + b);
+    row(
+        &mut s,
+        "(b) rings, peer with the fast tree build (`balanced_tree=False, compact_nodes=False`)",
+        rings,
+        fast,
         "",
     );
     row(
@@ -457,7 +492,7 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
         "(b) route `/proximity?simulations=0` (whole analysis)",
         med(&r["rings_sims0"]),
         None,
-        &format!("< 20 ms: {}", met(med(&r["rings_sims0"]), 20.0)),
+        "(target is the rings: the route also runs dedup, KS, rho(d), L_cross)",
     );
     let g = med(&c["global_test_999"]);
     row(
@@ -496,13 +531,11 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
         None,
         "",
     );
-    row(
-        &mut s,
-        "core `analyze` 0 sims / 999 sims",
-        med(&c["analyze_0"]),
-        med(&c["analyze_999"]),
-        "(service vs service)",
-    );
+    s.push_str(&format!(
+        "| core `analyze` (the whole analysis the routes run), 0 / 999 sims | {} / {} | - | - | |\n",
+        ms(med(&c["analyze_0"])),
+        ms(med(&c["analyze_999"]))
+    ));
     let st = &c["stages_ms"];
     if let Some(m) = st.as_object() {
         let parts: Vec<String> = m
@@ -517,29 +550,36 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
     let a = &rust["agree"];
     let pa = &p["agree"];
     s.push_str(&format!(
-        "\nAgreement: route vs core nearest max |d| {} m (route rounds to cm), near_fid \
-         mismatches {}, ring/count mismatches {}. Peer on the service's coordinates: nearest \
-         max |d| {} m, near_fid mismatches {} (ties {}), ring counts mismatches {} of {}, \
-         within-250 m count service {} / peer {}. Peer on its own CSV coordinates (WGS84 \
-         round trip of ingest): max |d| {} m, ring count abs diff total {}. Global test: \
-         observed share {} (service) / {} (peer), null share {} (service, pixel grid) / {} \
-         (peer, mean of simulations), p_mc {} (service, 999) / {} (peer, 99).\n",
-        a["route_vs_core_nearest_max_abs_m"],
+        "\nAgreement: route vs core nearest max |Δd| {} m (the route rounds to cm), near_fid \
+         mismatches {}, ring/count mismatches {}. Peer cKDTree on the service's coordinates: \
+         nearest max |Δd| {} m, near_fid mismatches {} (+ {} exact ties), ring and count \
+         mismatches {} of {}, incidents within 250 m {} (service) / {} (peer). Peer on its own \
+         CSV coordinates (they differ from the service's by the 1e-7° rounding of the ingest \
+         CSV, max {} m): nearest max |Δd| {} m, ring counts differing {} (total |Δ| {}). \
+         Global test: window {} km² (service, convex hull) / {} km² (peer, scipy ConvexHull); \
+         share within 250 m {} / {}; null share {} (service, pixel grid of the hull) / {} \
+         (peer, mean of its simulations, sd {}); p_mc {} (service, 999) / {} (peer, 99).\n",
+        g3(&a["route_vs_core_nearest_max_abs_m"]),
         a["route_vs_core_nearest_fid_mismatch"],
         a["route_vs_core_ring_mismatch"],
-        pa["svc_nearest_max_abs_m"],
+        g3(&pa["svc_nearest_max_abs_m"]),
         pa["svc_near_index_mismatch"],
         pa["svc_near_index_ties"],
         pa["svc_ring_mismatch"],
         pa["svc_ring_values"],
         r["global_999"]["within_radius"],
         pa["svc_within_radius"],
-        pa["csv_nearest_max_abs_m"],
+        g3(&pa["csv_vs_svc_coord_max_abs_m"]),
+        g3(&pa["csv_nearest_max_abs_m"]),
+        pa["csv_ring_values_differing"],
         pa["csv_ring_abs_diff"],
-        r["global_999"]["share_within"],
-        p["global"]["share_within"],
-        r["global_999"]["expected_share"],
-        p["global"]["sim_mean_share"],
+        g3(&p["service_window_area_km2"]),
+        g3(&p["global"]["hull_area_km2"]),
+        g3(&r["global_999"]["share_within"]),
+        g3(&p["global"]["share_within"]),
+        g3(&r["global_999"]["expected_share"]),
+        g3(&p["global"]["sim_mean_share"]),
+        g3(&p["global"]["sim_sd_share"]),
         r["global_999"]["p_mc"],
         p["global"]["p_mc"],
     ));

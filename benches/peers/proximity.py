@@ -6,12 +6,14 @@ Reads SIZE_DIR/peer_incidents.csv and SIZE_DIR/peer_facilities.csv (x, y in RD N
 EPSG:28992, the dataset's metric CRS) and times, with time.perf_counter, excluding interpreter
 start, imports and CSV reading:
 
-(a) nearest facility of every incident: scipy.spatial.cKDTree(facilities).query(incidents)
-    (service: FacilityIndex + nearest_many, ArcGIS NEAR_FID / NEAR_DIST);
+(a) nearest facility of every incident: scipy.spatial.cKDTree(facilities).query(incidents),
+    single-threaded (scipy's default) and with workers=-1 (service: FacilityIndex +
+    nearest_many, ArcGIS NEAR_FID / NEAR_DIST, which splits 1M points over the cores);
 (b) per-facility counts within the ring radii 100, 250, 500 m (250 m is also radius_m):
     cKDTree(incidents).query_ball_point(facilities, r, return_length=True) per radius,
     annular rings by differences (service: count_near, ring k = r_{k-1} < d <= r_k), timed
-    with and without building the incident tree; and shapely STRtree.query(predicate=
+    with and without building the incident tree (also the build with balanced_tree=False,
+    compact_nodes=False, scipy's faster build options); and shapely STRtree.query(predicate=
     'dwithin') (points, tree and queries included), once;
 (c) the global test: S = #incidents within 250 m of any facility, against SIMULATIONS
     patterns of n points under CSR in the convex hull of the incidents (the service's window
@@ -147,15 +149,20 @@ def main():
                         "scipy": scipy.__version__, "shapely": shapely.__version__,
                         "pandas": pd.__version__, "pointpats": pointpats.__version__}}
 
-    # (a) nearest facility of every incident
+    # (a) nearest facility of every incident (scipy's default single thread, and all cores
+    # with workers=-1, as the service splits this over the cores)
     secs, (near_d, _near_i) = timed(lambda: cKDTree(fac).query(inc), 5)
     res["nearest"] = med_ms(secs)
+    secs, _ = timed(lambda: cKDTree(fac).query(inc, workers=-1), 5)
+    res["nearest_workers_all"] = med_ms(secs)
 
     # (b) counts within the ring radii per facility
     secs, tree = timed(lambda: cKDTree(inc), 3)
     res["rings_tree_build"] = med_ms(secs)
     secs, (rings_csv, _) = timed(lambda: ring_counts(tree, fac), 5)
     res["rings_query"] = med_ms(secs)
+    secs, _ = timed(lambda: cKDTree(inc, balanced_tree=False, compact_nodes=False), 3)
+    res["rings_tree_build_fast"] = med_ms(secs)
     secs, _ = timed(lambda: ring_counts(cKDTree(inc), fac), 3)
     res["rings_total"] = med_ms(secs)
     t = time.perf_counter()
