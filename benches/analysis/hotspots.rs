@@ -13,7 +13,9 @@
 //!   global Moran, permutations, and a replica of the GeoJSON builder `cell_collection`
 //!   + `serde_json::to_vec`), to show where the time goes;
 //! - **cached**: `Server::open(dir, true)`, the same URI once (computes) and then repeated
-//!   (the answer comes from the analysis cache; it is still serialised per request).
+//!   (the answer comes from the analysis cache), and the same URI with `If-None-Match` and the
+//!   answer's ETag (a 304, as a web map revalidating its layer); plus the floor of any audited
+//!   request, `GET /datasets/bench`.
 //!
 //! The child writes the service's cells (`h3`, `count`, `gi_z`, `gi_p`, `gi_p_sim`) of each
 //! case to `<dir>/hotspots_service_<case>.csv`; the peer recomputes every case and compares
@@ -243,8 +245,9 @@ fn stages(server: &Server, case: &Case, reps: usize) -> Value {
             })
         });
         t[7].push(s);
-        // replica of api::analysis::cell_collection (private): properties as a serde Value,
-        // the polygon, one Feature Value per cell; then the body bytes as geojson_response
+        // replica of api::analysis::cell_collection (private): the cell serialised to a
+        // properties Map, the polygon, one Feature Value per cell with its parts moved in;
+        // then the body bytes as the route renders them
         let (s, fc) = timed(|| {
             let features: Vec<Value> = grid
                 .iter()
@@ -259,10 +262,18 @@ fn stages(server: &Server, case: &Case, reps: usize) -> Value {
                     props.insert("gi_bin".into(), json!(bins[i]));
                     props.insert("n_neighbors".into(), json!(nb.row(i).0.len()));
                     props.insert("count_suppressed".into(), json!(false));
-                    json!({"type": "Feature", "id": h3, "geometry": cell_geometry(c), "properties": props})
+                    let mut f = Map::new();
+                    f.insert("type".into(), Value::from("Feature"));
+                    f.insert("id".into(), Value::from(h3));
+                    f.insert("geometry".into(), cell_geometry(c));
+                    f.insert("properties".into(), Value::Object(props));
+                    Value::Object(f)
                 })
                 .collect();
-            json!({"type": "FeatureCollection", "features": features})
+            let mut fc = Map::new();
+            fc.insert("type".into(), Value::from("FeatureCollection"));
+            fc.insert("features".into(), Value::Array(features));
+            Value::Object(fc)
         });
         t[8].push(s);
         let (s, body) = timed(|| serde_json::to_vec(&fc).expect("json"));
@@ -387,14 +398,64 @@ pub fn child(dir: &Path, n: usize) -> Value {
         let (first, status, _) = server.get(&uri);
         assert!(status.is_success(), "{uri}: {status}");
         let (secs, _) = server.time(&uri, 1, 30);
+        let etag = revalidate(&server, &uri, 30);
         let c = cases.get_mut(case.name).expect("case");
         c["cached_first_ms"] = json!(first * 1e3);
         c["cached"] = summary_ms(&secs);
+        c["cached_304"] = summary_ms(&etag);
     }
+    // the floor of any audited request: GET /datasets/bench (auth, audit append, small JSON)
+    let (floor, _) = server.time(&format!("/datasets/{DATASET}"), 3, 30);
     let (rss_now, hwm) = rss();
     json!({"measured": true, "n": n, "seed": SEED, "cases": cases,
+           "router_floor": summary_ms(&floor),
            "rss_mb": rss_now as f64 / 1048576.0, "hwm_uncached_mb": hwm_uncached as f64 / 1048576.0,
            "hwm_mb": hwm as f64 / 1048576.0, "load": crate::util::loadavg()})
+}
+
+/// Seconds of `reps` conditional GETs of `uri` with the ETag of its answer (as a web map
+/// revalidating its layer), asserting the 304s.
+fn revalidate(server: &Server, uri: &str, reps: usize) -> Vec<f64> {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use tower::ServiceExt;
+    let req = |etag: Option<&str>| {
+        let mut b = Request::get(uri)
+            .header(header::HOST, "localhost")
+            .header(header::AUTHORIZATION, format!("Bearer {}", server.key));
+        if let Some(tag) = etag {
+            b = b.header(header::IF_NONE_MATCH, tag);
+        }
+        b.body(Body::empty()).expect("request")
+    };
+    server.rt.block_on(async {
+        let first = server
+            .router
+            .clone()
+            .oneshot(req(None))
+            .await
+            .expect("infallible");
+        let tag = first.headers()[header::ETAG]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        drop(first);
+        let mut secs = Vec::with_capacity(reps);
+        for _ in 0..reps {
+            let t = std::time::Instant::now();
+            let resp = server
+                .router
+                .clone()
+                .oneshot(req(Some(&tag)))
+                .await
+                .expect("infallible");
+            let status = resp.status();
+            let _ = axum::body::to_bytes(resp.into_body(), usize::MAX).await;
+            secs.push(t.elapsed().as_secs_f64());
+            assert_eq!(status, StatusCode::NOT_MODIFIED, "{uri}");
+        }
+        secs
+    })
 }
 
 pub fn peer(dir: &Path, n: usize) -> Option<Value> {
@@ -571,6 +632,24 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
             );
         }
     }
+    let revalidations: Vec<String> = CASES
+        .iter()
+        .filter(|c| !rust["cases"][c.name].is_null())
+        .map(|c| {
+            format!(
+                "{} {} ms",
+                c.label(),
+                ms(f(&rust["cases"][c.name]["cached_304"]["median_ms"]))
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nRevalidation with `If-None-Match` (304, median): {}. Floor of an audited request \
+         (`GET /datasets/bench`): {} ms median.",
+        revalidations.join("; "),
+        ms(f(&rust["router_floor"]["median_ms"]))
+    );
     let _ = writeln!(
         out,
         "\nService memory: peak RSS {:.0} MB (uncached part {:.0} MB).",

@@ -107,23 +107,35 @@ pub fn resolution(res: u8) -> Result<Resolution, HotspotError> {
 /// Counts incidents per analysis cell: `(cells sorted ascending, counts)`.
 /// Every incident must be at least as fine as `res` (checked by the caller).
 pub fn aggregate(incidents: &[CellIndex], res: Resolution) -> (Vec<CellIndex>, Vec<u32>) {
-    let parents: Vec<CellIndex> = incidents.iter().filter_map(|c| c.parent(res)).collect();
-    // Incidents sorted by fine cell have sorted parents (same base cell and leading digits):
-    // then counting is a single pass; otherwise count in a hash map and sort the keys.
-    if parents.is_sorted() {
-        let mut cells = Vec::new();
-        let mut counts: Vec<u32> = Vec::new();
-        for c in parents {
-            if cells.last() == Some(&c) {
-                *counts.last_mut().expect("same length") += 1;
-            } else {
+    // One pass, no parent list. Incidents sorted by fine cell have sorted parents (same base
+    // cell and leading digits): counting runs is then all; at the first parent below its
+    // predecessor the runs so far move into a hash map that counts the rest.
+    let mut parents = incidents.iter().filter_map(|c| c.parent(res));
+    let mut cells: Vec<CellIndex> = Vec::new();
+    let mut counts: Vec<u32> = Vec::new();
+    let mut unsorted = None;
+    for c in parents.by_ref() {
+        match cells.last() {
+            Some(&last) if last == c => *counts.last_mut().expect("same length") += 1,
+            Some(&last) if last > c => {
+                unsorted = Some(c);
+                break;
+            }
+            _ => {
                 cells.push(c);
                 counts.push(1);
             }
         }
-        return (cells, counts);
     }
-    let mut map: CellMap<u32> = CellMap::default();
+    let Some(first) = unsorted else {
+        return (cells, counts);
+    };
+    let mut map: CellMap<u32> =
+        CellMap::with_capacity_and_hasher(cells.len().max(1024), Default::default());
+    for (c, &n) in cells.iter().zip(&counts) {
+        *map.entry(u64::from(*c)).or_insert(0) += n;
+    }
+    *map.entry(u64::from(first)).or_insert(0) += 1;
     for c in parents {
         *map.entry(u64::from(c)).or_insert(0) += 1;
     }
@@ -502,6 +514,12 @@ mod tests {
             aggregate(&sorted, Resolution::Eight),
             (cells.clone(), counts.clone())
         );
+        // sorted at first, then not (the runs so far move into the map)
+        assert_eq!(
+            aggregate(&[a, a, b, a], Resolution::Eight),
+            (cells.clone(), counts.clone())
+        );
+        assert_eq!(aggregate(&[], Resolution::Eight), (vec![], vec![]));
         let (on, inside, outside) = counts_on(&cells[..1], &cells, &counts);
         assert_eq!(on.len(), 1);
         assert_eq!(inside + outside, 4);

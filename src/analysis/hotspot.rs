@@ -386,11 +386,16 @@ pub fn fine_resolution(incidents: &[CellIndex]) -> Result<u8, HotspotError> {
         found: 0,
         min: MIN_INCIDENTS,
     })?;
-    let res = first.resolution();
-    if incidents.iter().any(|c| c.resolution() != res) {
+    // the resolution bits (52..56) of every index against the first's, in a branch-free pass
+    const RES_BITS: u64 = 0xF << 52;
+    let bits = u64::from(*first) & RES_BITS;
+    let differ = incidents
+        .iter()
+        .fold(0, |acc, c| acc | ((u64::from(*c) & RES_BITS) ^ bits));
+    if differ != 0 {
         return Err(HotspotError::MixedResolutions);
     }
-    Ok(u8::from(res))
+    Ok(u8::from(first.resolution()))
 }
 
 /// Gi* z-scores on compressed rows: self weight `w_self`, neighbour weights `w` aligned
