@@ -251,7 +251,7 @@ mod tests {
             (0..incidents.len()).collect::<Vec<usize>>(),
             (0..incidents.len()).filter(|i| i % 3 != 1).collect(),
         ] {
-            let got = analysis_units(&incidents, &inside, Dedup::None).unwrap();
+            let got = analysis_units(&incidents, &inside, Dedup::None).expect("units");
             let (cell, subject) = reference(&incidents, &inside);
             assert_eq!(bits(&got.cell), bits(&cell));
             assert_eq!(
@@ -269,7 +269,7 @@ mod tests {
         let all: Vec<usize> = (0..none.len()).collect();
         assert!(
             analysis_units(&none, &all, Dedup::None)
-                .unwrap()
+                .expect("units")
                 .subject
                 .is_none()
         );

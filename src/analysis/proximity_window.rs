@@ -301,7 +301,7 @@ mod tests {
         };
         let pts: Vec<[f64; 2]> = (0..30_000).map(|_| pt()).collect();
         let mp: MultiPoint<f64> = pts[..2000].iter().map(|p| Point::new(p[0], p[1])).collect();
-        let w = Window::new(&MultiPolygon(vec![mp.convex_hull()])).unwrap();
+        let w = Window::new(&MultiPolygon(vec![mp.convex_hull()])).expect("hull window");
         let mut q = pts.clone();
         q.extend(w.rings[0].iter().copied());
         q.push([100_000.0, 490_000.0]);
