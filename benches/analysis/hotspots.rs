@@ -194,6 +194,7 @@ fn stages(server: &Server, case: &Case, reps: usize) -> Value {
         "run_total",
         "boundaries",
         "geojson_direct",
+        "geojson_drop",
     ];
     let mut t: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     let mut bytes = 0;
@@ -279,7 +280,8 @@ fn stages(server: &Server, case: &Case, reps: usize) -> Value {
         let (s, body) = timed(|| serde_json::to_vec(&fc).expect("json"));
         t[9].push(s);
         bytes = body.len();
-        drop(fc);
+        let (s, ()) = timed(|| drop(fc));
+        t[13].push(s);
         let (s, direct) = timed(|| geojson_direct(&grid, &counts, &z, &p, &bins, &nb));
         t[12].push(s);
         assert!(direct == body, "the direct writer gives the same bytes");
@@ -549,16 +551,16 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
         "\nService stages (library calls on the snapshot, median ms): select, res-12 cells, \
          aggregate to parents, k-ring hull + counts, neighbours, Gi* z/p/bins, global Moran, \
          permutations, GeoJSON `Value` tree (replica of `cell_collection`), its serialisation, \
-         the same bytes written directly (no `Value` tree: the proposed fix), and \
+         freeing the tree, the same bytes written directly (no `Value` tree: the proposed fix), and \
          `hotspot::run` alone (aggregate .. permutations, without select, cells and GeoJSON).\n"
     );
     let _ = writeln!(
         out,
-        "| case | select | cells | aggregate | hull | neighbours | Gi* | Moran | perms | GeoJSON | serialise | direct writer | run | body MB |"
+        "| case | select | cells | aggregate | hull | neighbours | Gi* | Moran | perms | GeoJSON | serialise | free | direct writer | run | body MB |"
     );
     let _ = writeln!(
         out,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for case in &CASES {
         let s = &rust["cases"][case.name]["stages"];
@@ -568,7 +570,7 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
         let g = |k: &str| ms(f(&s[format!("{k}_ms")]));
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
             case.label(),
             g("select"),
             g("cells"),
@@ -580,6 +582,7 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
             g("permutations"),
             g("geojson"),
             g("serialise"),
+            g("geojson_drop"),
             g("geojson_direct"),
             g("run_total"),
             rust["cases"][case.name]["body_bytes"]
