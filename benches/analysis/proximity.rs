@@ -317,14 +317,8 @@ pub fn child(dir: &Path, n: usize) -> Value {
     let check = dir.join("proximity_check.bin");
     {
         let mut w = std::io::BufWriter::new(std::fs::File::create(&check).expect("check file"));
-        for r in 0..inc.len() {
-            for v in [
-                inc.fid[r] as f64,
-                inc.x[r],
-                inc.y[r],
-                nearest[r].0 as f64,
-                nearest[r].1,
-            ] {
+        for (r, &(fi, d)) in nearest.iter().enumerate() {
+            for v in [inc.fid[r] as f64, inc.x[r], inc.y[r], fi as f64, d] {
                 w.write_all(&v.to_le_bytes()).expect("write");
             }
         }
@@ -385,7 +379,7 @@ fn ms(v: Option<f64>) -> String {
 /// A small number with 3 significant digits (or `-`).
 fn g3(v: &Value) -> String {
     match v.as_f64() {
-        Some(x) if x == 0.0 => "0".into(),
+        Some(0.0) => "0".into(),
         Some(x) if x.abs() >= 0.1 => format!("{x:.3}"),
         Some(x) => format!("{x:.2e}"),
         None => v.to_string(),
