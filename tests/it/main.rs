@@ -5,6 +5,7 @@ mod http_access;
 mod http_crash;
 mod http_ingest;
 mod http_ogc;
+mod http_picture_browser;
 mod http_server;
 mod http_web;
 mod ingest_parse;
