@@ -9,6 +9,7 @@ pub mod h3grid;
 pub mod hdbscan;
 pub mod hotspot;
 pub mod hull;
+pub mod monitor;
 pub mod moran;
 pub mod optimized;
 pub mod proximity;

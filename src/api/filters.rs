@@ -85,7 +85,7 @@ fn envelope(b: [f64; 4], t: &Transformer) -> Option<[f64; 4]> {
 }
 
 /// Parses an RFC 3339 instant or a date (as the whole day when `end`).
-fn parse_instant(s: &str, end: bool) -> Option<i64> {
+pub(crate) fn parse_instant(s: &str, end: bool) -> Option<i64> {
     if let Ok(d) = chrono::DateTime::parse_from_rfc3339(s) {
         return Some(d.timestamp());
     }

@@ -8,7 +8,7 @@ use super::analysis::{cache_key, cached, disclosure_json, scope, snapshot};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
 use super::features::year_month;
-use crate::analysis::{hotspot, proximity};
+use crate::analysis::{hotspot, monitor, proximity};
 use crate::index::{DatasetSnapshot, TimeRange, month_end, month_start};
 use crate::model::Tier;
 use crate::privacy::disclosure::{CellRules, hidden_counts};
@@ -59,7 +59,21 @@ pub async fn picture(
         }
     };
     let rest = Query(q.0.iter().filter(|(k, _)| k != "f").cloned().collect());
-    rest.allow(&["datetime", "category", "source", "bbox", "bbox-crs"])?;
+    rest.allow(&[
+        "datetime", "category", "source", "bbox", "bbox-crs", "since",
+    ])?;
+    let since = rest
+        .get("since")
+        .map(|v| {
+            super::filters::parse_instant(v, false).ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad_datetime",
+                    format!("since={v:?}: expected an RFC 3339 date or instant such as 2025-07-01"),
+                )
+            })
+        })
+        .transpose()?;
+    let rest = Query(rest.0.into_iter().filter(|(k, _)| k != "since").collect());
     let sc = scope(&rest, &snap, &who, None)?;
     let key = cache_key("picture", &snap, &who, &q);
     let v = cached(&st, key, move || {
@@ -70,6 +84,15 @@ pub async fn picture(
         let len = t1 - t0 + 1;
         filter.time = Some(TimeRange { start: Some(t0 - len), end: Some(t0 - 1) });
         let prev = snap.incidents.select(&filter);
+        let changes = since.map(|s| {
+            // the open tier's instants are whole months
+            let s = if who.tier == Tier::Open { month_start(s, 0) } else { s };
+            filter.time = Some(TimeRange { start: Some(s - len), end: Some(s - 1) });
+            let then = snap.incidents.select(&filter);
+            filter.time = None;
+            let all = snap.incidents.select(&filter);
+            changes_since(&snap, (s, len), &then, &rows, &all, &sc.rules, who.tier)
+        });
         let inc = &snap.incidents;
         let r = &sc.rules;
         // secondary suppression within each breakdown: their totals are published
@@ -109,10 +132,14 @@ pub async fn picture(
             "by_month": counts(by(&rows, |i| year_month(inc.t[i]))),
             "by_area": {"resolution": res, "cells": areas.iter().take(25).map(|(c, n)| json!({"h3": c, "count": n})).collect::<Vec<_>>()},
             "trend": trend,
-            "top_hot_spots": top_hot_spots(&snap, &rows, res),
+            "top_hot_spots": top_hot_spots(&snap, &rows, r.max_resolution.min(9), who.tier),
             "proximity": proximity_summary(&snap, &rows, who.tier),
             "disclosure": disclosure_json(&sc, &who),
         });
+        let mut body = body;
+        if let Some(c) = changes {
+            body["changes"] = c;
+        }
         Ok(body)
     })
     .await?;
@@ -129,7 +156,70 @@ pub async fn picture(
     Ok(super::audit::with_info(resp, 1, 0))
 }
 
-fn top_hot_spots(snap: &DatasetSnapshot, rows: &[u32], res: u8) -> Value {
+fn fine_cells(snap: &DatasetSnapshot, rows: &[u32]) -> Vec<h3o::CellIndex> {
+    rows.iter()
+        .filter_map(|&r| h3o::CellIndex::try_from(snap.incidents.cell[r as usize]).ok())
+        .collect()
+}
+
+/// `since` (issue 7, monitoring): hot spots of the window of the picture's length ending at
+/// `s` against the picture's window (`analysis::monitor`), subjects newly known to several
+/// organisations (pseudonyms at the private tier only), and the reports since `s`.
+fn changes_since(
+    snap: &DatasetSnapshot,
+    (s, len): (i64, i64),
+    then: &[u32],
+    now: &[u32],
+    all: &[u32],
+    r: &CellRules,
+    tier: Tier,
+) -> Value {
+    let inc = &snap.incidents;
+    // res 8 has a few dozen cells in a town: too coarse for Gi* with FDR
+    let res = r.max_resolution.min(9);
+    let area = snap.study_area.as_ref().map(|a| &a.wgs84);
+    let hot = match monitor::hot_changes(&fine_cells(snap, then), &fine_cells(snap, now), area, res)
+    {
+        Ok(h) => json!(h),
+        Err(e) => json!({"error": e.to_string()}),
+    };
+    let pairs = |rows: Vec<u32>| {
+        rows.into_iter()
+            .filter(|&i| inc.subject[i as usize] > 0)
+            .map(|i| (inc.subject[i as usize], inc.src[i as usize]))
+            .collect::<Vec<_>>()
+    };
+    let before: Vec<u32> = all
+        .iter()
+        .copied()
+        .filter(|&i| inc.t[i as usize] < s)
+        .collect();
+    let multi_then = monitor::multi_org_subjects(pairs(before).into_iter());
+    let multi_now = monitor::multi_org_subjects(pairs(all.to_vec()).into_iter());
+    let mut new: Vec<&str> = multi_now
+        .difference(&multi_then)
+        .map(|&c| inc.subjects[c as usize - 1].as_str())
+        .collect();
+    new.sort_unstable();
+    let mut subjects = json!({
+        "rule": "subjects reported by at least two organisations, among all reports up to then and up to now",
+        "then": shown(multi_then.len() as u64, r), "now": shown(multi_now.len() as u64, r),
+        "new": shown(new.len() as u64, r),
+    });
+    if tier == Tier::Private {
+        subjects["new_pseudonyms"] = json!(new);
+    }
+    let since_n = all.iter().filter(|&&i| inc.t[i as usize] >= s).count() as u64;
+    json!({
+        "since": super::features::rfc3339(s),
+        "window_then": {"start": super::features::rfc3339(s - len), "end": super::features::rfc3339(s - 1)},
+        "hot_spots": hot,
+        "multi_organisation_subjects": subjects,
+        "reports_since": shown(since_n, r),
+    })
+}
+
+fn top_hot_spots(snap: &DatasetSnapshot, rows: &[u32], res: u8, tier: Tier) -> Value {
     let cells: Vec<h3o::CellIndex> = rows
         .iter()
         .filter_map(|&r| h3o::CellIndex::try_from(snap.incidents.cell[r as usize]).ok())
@@ -146,7 +236,9 @@ fn top_hot_spots(snap: &DatasetSnapshot, rows: &[u32], res: u8) -> Value {
                 r.cells.iter().filter(|c| c.gi_bin >= 2).collect();
             hot.sort_by(|a, b| b.gi_z.total_cmp(&a.gi_z));
             json!({"rule": "Gi* (k = 1, FDR) bins +2/+3, highest z first", "resolution": res,
-                   "cells": hot.iter().take(10).map(|c| json!({"h3": c.h3, "gi_z": c.gi_z, "gi_bin": c.gi_bin})).collect::<Vec<_>>()})
+                   // as /hotspots: the open tier gets the bins, not the exact z
+                   "cells": hot.iter().take(10).map(|c| json!({"h3": c.h3, "gi_bin": c.gi_bin,
+                       "gi_z": if tier == Tier::Open { Value::Null } else { json!(c.gi_z) }})).collect::<Vec<_>>()})
         }
         Err(e) => json!({"error": e.to_string()}),
     }
@@ -266,13 +358,21 @@ fn render_html(v: &Value) -> String {
         );
     }
     s += "</table><h2>Top hot spots (H3 cells)</h2><table><tr><th>cell</th><th>Gi* z</th><th>bin</th></tr>";
-    for c in v["top_hot_spots"]["cells"].as_array().into_iter().flatten() {
+    let top = v["top_hot_spots"]["cells"]
+        .as_array()
+        .map_or(&[][..], |c| c.as_slice());
+    for c in top {
         s += &format!(
-            "<tr><td>{}</td><td>{:.2}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(c["h3"].as_str().unwrap_or("")),
-            c["gi_z"].as_f64().unwrap_or(0.0),
+            c["gi_z"]
+                .as_f64()
+                .map_or("-".to_owned(), |z| format!("{z:.2}")),
             c["gi_bin"]
         );
+    }
+    if top.is_empty() {
+        s += "<tr><td colspan=\"3\">none at 90 % confidence or more</td></tr>";
     }
     let p = &v["proximity"];
     s += &format!(
@@ -283,6 +383,35 @@ fn render_html(v: &Value) -> String {
         p["expected_share"].as_f64().unwrap_or(0.0) * 100.0,
         p["p_mc"]
     );
+    let c = &v["changes"];
+    if c.is_object() {
+        let h = &c["hot_spots"];
+        let list = |k: &str| {
+            h[k].as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(esc)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| "none".into())
+        };
+        s += &format!(
+            "<h2>Changes since {}</h2><p>Reports since then: {}. Hot spots (H3 res {}): {} then, {} now; new: {}; no longer hot: {}. Subjects known to two or more organisations: {} then, {} now ({} new).</p>",
+            esc(c["since"].as_str().unwrap_or("")),
+            c["reports_since"],
+            h["resolution"],
+            h["hot_then"],
+            h["hot_now"],
+            list("new"),
+            list("ended"),
+            c["multi_organisation_subjects"]["then"],
+            c["multi_organisation_subjects"]["now"],
+            c["multi_organisation_subjects"]["new"],
+        );
+    }
     s += &format!(
         "<p><small>Tier: {}. Counts below the tier's threshold are shown as &lt;k.</small></p></body></html>",
         esc(v["disclosure"]["tier"].as_str().unwrap_or(""))

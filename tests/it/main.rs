@@ -9,6 +9,7 @@ mod http_picture_browser;
 mod http_server;
 mod http_web;
 mod ingest_parse;
+mod monitor;
 mod openapi;
 mod privacy_attacks;
 mod privacy_noise;
