@@ -9,6 +9,8 @@ use super::extract::{Caller, Query};
 use super::features::round;
 use super::filters::parse_filter;
 use super::protect::{Guard, Protection};
+use super::render::{FeatureWriter, cached_rendered};
+pub(crate) use super::render::{Rendered, cached_geojson, geojson_response};
 use crate::analysis::{emerging, hotspot};
 use crate::crs::{Crs, Transformer};
 use crate::index::{DatasetSnapshot, Filter};
@@ -19,8 +21,8 @@ use crate::privacy::disclosure::{
     CellRules, DisclosureError, hidden_counts_with, is_sensitive, rules_for,
 };
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use h3o::CellIndex;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -315,78 +317,6 @@ pub(crate) fn cache_key(route: &str, snap: &DatasetSnapshot, who: &Principal, q:
     )
 }
 
-/// A GeoJSON answer serialised once, with what the audit log records of it.
-pub struct Rendered {
-    body: bytes::Bytes,
-    features: usize,
-    hidden: usize,
-}
-
-fn render(v: &Value) -> ApiResult<Rendered> {
-    let feats = v["features"].as_array().map_or(&[][..], |f| f.as_slice());
-    let hidden = feats
-        .iter()
-        .filter(|f| f["properties"]["count_suppressed"] == json!(true))
-        .count();
-    Ok(Rendered {
-        body: serde_json::to_vec(v).map_err(ApiError::internal)?.into(),
-        features: feats.len(),
-        hidden,
-    })
-}
-
-/// As [`cached`] for GeoJSON answers: computed, serialised (on the blocking pool) and kept as
-/// bytes, so a repeated request costs a lookup.
-pub(crate) async fn cached_geojson(
-    st: &AppState,
-    key: String,
-    compute: impl FnOnce() -> ApiResult<Value> + Send + 'static,
-) -> ApiResult<Arc<Rendered>> {
-    if let Some(r) = st.rendered.get(&key) {
-        return Ok(r);
-    }
-    let r = Arc::new(st.blocking(move |_| render(&compute()?)).await?);
-    st.rendered.put(key, r.clone());
-    Ok(r)
-}
-
-pub(crate) fn geojson_response(
-    v: Arc<Rendered>,
-    key: &str,
-    headers: &HeaderMap,
-) -> ApiResult<Response> {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::hash::DefaultHasher::new();
-    key.hash(&mut h);
-    let tag = format!("W/\"a-{:016x}\"", h.finish());
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains(&tag))
-    {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
-    }
-    let mut r = super::audit::with_info(
-        (StatusCode::OK, v.body.clone()).into_response(),
-        v.features,
-        v.hidden,
-    );
-    let hs = r.headers_mut();
-    hs.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/geo+json"),
-    );
-    hs.insert(
-        header::ETAG,
-        HeaderValue::from_str(&tag).map_err(ApiError::internal)?,
-    );
-    hs.insert(
-        "content-crs",
-        HeaderValue::from_static("<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"),
-    );
-    Ok(r)
-}
-
 /// As [`hotspot_error`], without the number of incidents found when the tier may not see
 /// small counts: "found 3" under a narrow filter is a suppressed count.
 fn hotspot_run_error(e: hotspot::HotspotError, rules: &CellRules) -> ApiError {
@@ -439,7 +369,7 @@ pub async fn hotspots(
         sc.rules.check_resolution(r)?;
     }
     let key = cache_key("hotspots", &snap, &who, &q);
-    let v = cached_geojson(&st, key.clone(), move || {
+    let v = cached_rendered(&st, key.clone(), move || {
         let rows = snap.incidents.select(&sc.filter);
         sc.check_size(rows.len())?;
         let cells = cells_of(&snap, &rows);
@@ -457,7 +387,7 @@ pub async fn hotspots(
         }
         let guard = Guard::build(&snap, &sc, &rows, result.summary.resolution, &|_| 0)
             .with_total(&snap, &rows);
-        Ok(hotspot_collection(result, &sc, &who, &guard))
+        hotspot_collection(result, &sc, &who, &guard)
     })
     .await?;
     geojson_response(v, &key, &headers)
@@ -476,8 +406,8 @@ fn cell_collection<T: serde::Serialize>(
     summary: &impl serde::Serialize,
     sc: &Scope,
     who: &Principal,
-) -> Value {
-    let mut features = Vec::new();
+) -> ApiResult<Rendered> {
+    let mut out = FeatureWriter::new();
     for (i, c) in cells.iter().enumerate() {
         let Ok(cell) = id(c).parse::<CellIndex>() else {
             continue;
@@ -490,12 +420,12 @@ fn cell_collection<T: serde::Serialize>(
         };
         let hidden = disclose(i, c, &mut props);
         props.insert("count_suppressed".into(), json!(hidden));
-        features.push(feature(id(c), cell_geometry(cell), props));
+        out.push(&feature(id(c), cell_geometry(cell), props), hidden)?;
     }
     let mut summary = serde_json::to_value(summary).unwrap_or_default();
-    summary["n_features"] = json!(features.len());
+    summary["n_features"] = json!(out.len());
     summary["disclosure"] = disclosure_json(sc, who);
-    feature_collection(features, summary)
+    out.finish(&summary)
 }
 
 fn h3_u64(h3: &str) -> u64 {
@@ -507,7 +437,7 @@ fn hotspot_collection(
     sc: &Scope,
     who: &Principal,
     guard: &Guard,
-) -> Value {
+) -> ApiResult<Rendered> {
     let counts: Vec<u64> = result.cells.iter().map(|c| u64::from(c.count)).collect();
     let cells: Vec<u64> = result.cells.iter().map(|c| h3_u64(&c.h3)).collect();
     let diff: Vec<bool> = cells.iter().map(|&c| guard.differencing(c, 0)).collect();
@@ -578,7 +508,7 @@ pub async fn emerging(
     sc.rules
         .check_weekly(params.bin == emerging::TimeBin::Week)?;
     let key = cache_key("emerging", &snap, &who, &q);
-    let v = cached_geojson(&st, key.clone(), move || {
+    let v = cached_rendered(&st, key.clone(), move || {
         let rows = snap.incidents.select(&sc.filter);
         let pts = points_of(&snap, &rows);
         sc.check_size(pts.len())?;
@@ -634,14 +564,14 @@ pub async fn emerging(
             }
             hidden
         };
-        Ok(cell_collection(
+        cell_collection(
             &result.cells,
             |c| &c.h3,
             disclose,
             &result.summary,
             &sc,
             &who,
-        ))
+        )
     })
     .await?;
     geojson_response(v, &key, &headers)
@@ -674,7 +604,7 @@ pub async fn emerging_compare(
     let sc = scope(&q, &snap, &who, Some(params.resolution))?;
     sc.rules.check_resolution(params.resolution)?;
     let key = cache_key("compare", &snap, &who, &q);
-    let v = cached_geojson(&st, key.clone(), move || {
+    let v = cached_rendered(&st, key.clone(), move || {
         let rows = snap.incidents.select(&sc.filter);
         let pts = points_of(&snap, &rows);
         sc.check_size(pts.len())?;
@@ -733,14 +663,14 @@ pub async fn emerging_compare(
                 }
                 hidden
             };
-        Ok(cell_collection(
+        cell_collection(
             &result.cells,
             |c| &c.h3,
             disclose,
             &result.summary,
             &sc,
             &who,
-        ))
+        )
     })
     .await?;
     geojson_response(v, &key, &headers)

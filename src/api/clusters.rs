@@ -13,6 +13,7 @@ use super::analysis::{
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
 use super::features::{multipolygon, rfc3339, round, year_month};
+use super::render::{FeatureWriter, cached_rendered};
 use crate::analysis::cluster::{self, ClusterParams, ClusterPoint};
 use crate::analysis::density::{self, DensityOutput, DensityParams};
 use crate::analysis::h3grid;
@@ -207,7 +208,7 @@ pub async fn density(
     }
     let crs = metric(&snap)?;
     let key = cache_key("density", &snap, &who, &q);
-    let v = cached_geojson(&st, key.clone(), move || {
+    let v = cached_rendered(&st, key.clone(), move || {
         let inc = &snap.incidents;
         let coords: Vec<[f64; 2]> = inc
             .select(&sc.filter)
@@ -216,16 +217,16 @@ pub async fn density(
             .collect();
         sc.check_size(coords.len())?;
         let window = snap.study_area.as_ref().map(|a| &a.metric);
-        let (features, summary) = if h3 {
-            density_h3(&snap, &coords, &params, crs, sc.out_box)?
+        let mut out = FeatureWriter::new();
+        let mut summary = if h3 {
+            density_h3(&snap, &coords, &params, crs, sc.out_box, &mut out)?
         } else {
-            density_squares(&coords, &params, window, crs, sc.out_box)?
+            density_squares(&coords, &params, window, crs, sc.out_box, &mut out)?
         };
-        let mut summary = summary;
-        summary["n_features"] = json!(features.len());
+        summary["n_features"] = json!(out.len());
         summary["units"] = json!("incidents per km2");
         summary["disclosure"] = disclosure_json(&sc, &who);
-        Ok(super::analysis::feature_collection(features, summary))
+        out.finish(&summary)
     })
     .await?;
     geojson_response(v, &key, &headers)
@@ -239,7 +240,8 @@ fn density_h3(
     p: &DensityParams,
     crs: Crs,
     out_box: Option<[f64; 4]>,
-) -> ApiResult<(Vec<Value>, Value)> {
+    out: &mut FeatureWriter,
+) -> ApiResult<Value> {
     let res = h3o::Resolution::try_from(p.resolution)
         .map_err(|_| ApiError::bad_request("invalid_resolution", "resolution must be 0..=15"))?;
     let area = match &snap.study_area {
@@ -265,22 +267,22 @@ fn density_h3(
     )
     .map_err(density_error)?;
     let mut mass = 0.0;
-    let mut features = Vec::new();
     for (c, v) in cells.iter().zip(&d.values_km2) {
         let Some(v) = v else { continue };
         mass += v * c.area_km2();
         if in_box(*c, out_box) {
-            features.push(
-                json!({"type": "Feature", "id": c.to_string(), "geometry": cell_geometry(*c),
+            out.push(
+                &json!({"type": "Feature", "id": c.to_string(), "geometry": cell_geometry(*c),
                 "properties": {"h3": c.to_string(), "density_km2": round(*v, 6)}}),
-            );
+                false,
+            )?;
         }
     }
     let summary = json!({"output": "h3", "resolution": p.resolution, "kernel": d.kernel, "bandwidth_m": d.bandwidth_m,
         "bandwidth_source": d.bandwidth_source, "edge_corrected": d.edge_corrected, "exact": d.exact,
         "n_points": d.n_points, "total_mass": mass,
         "total_mass_note": "sum of density x cell area over the cells; equals n_points up to edge effects and discretisation"});
-    Ok((features, summary))
+    Ok(summary)
 }
 
 fn extent_polygon(
@@ -327,7 +329,8 @@ fn density_squares(
     window: Option<&geo::MultiPolygon<f64>>,
     crs: Crs,
     out_box: Option<[f64; 4]>,
-) -> ApiResult<(Vec<Value>, Value)> {
+    out: &mut FeatureWriter,
+) -> ApiResult<Value> {
     let g = density::density_grid(coords, p, window).map_err(density_error)?;
     let to_wgs = Transformer::new(crs, Crs::WGS84)?;
     let floor = g.max_km2 * 1e-6;
@@ -350,7 +353,6 @@ fn density_squares(
         (lon.is_finite() && lat.is_finite()).then_some((round(lon, 7), round(lat, 7)))
     };
     let position = |(lon, lat): (f64, f64)| Value::Array(vec![lon.into(), lat.into()]);
-    let mut features = Vec::new();
     for row in 0..g.nrows {
         for col in 0..g.ncols {
             let Some(v) = g.values_km2[row * g.ncols + col] else {
@@ -372,7 +374,7 @@ fn density_squares(
             if out_box.is_some_and(|b| lon < b[0] || lon > b[2] || lat < b[1] || lat > b[3]) {
                 continue;
             }
-            if features.len() >= MAX_FEATURES {
+            if out.len() >= MAX_FEATURES {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "too_many_cells",
@@ -388,11 +390,10 @@ fn density_squares(
             props.insert("col".into(), col.into());
             props.insert("row".into(), row.into());
             props.insert("density_km2".into(), round(v, 6).into());
-            features.push(super::analysis::feature(
-                &format!("{col}_{row}"),
-                Value::Object(geometry),
-                props,
-            ));
+            out.push(
+                &super::analysis::feature(&format!("{col}_{row}"), Value::Object(geometry), props),
+                false,
+            )?;
         }
     }
     let summary = json!({"output": "grid", "cell_m": g.cell_m, "grid_crs": crs.epsg(), "origin": [g.origin_x, g.origin_y],
@@ -400,5 +401,5 @@ fn density_squares(
         "bandwidth_source": g.bandwidth_source, "edge_corrected": g.edge_corrected, "exact": g.exact,
         "n_points": g.n_points, "total_mass": g.total_mass, "max_km2": g.max_km2,
         "cells_left_out": "cells outside the study area and cells below 1e-6 of the maximum"});
-    Ok((features, summary))
+    Ok(summary)
 }

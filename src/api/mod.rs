@@ -16,6 +16,7 @@ pub mod ogc;
 pub mod picture;
 pub mod protect;
 pub mod proximity;
+pub mod render;
 
 use crate::app::App;
 use axum::Router;
@@ -68,7 +69,7 @@ pub struct StateInner {
     pub settings: Settings,
     pub cache: cache::Cache,
     /// GeoJSON answers serialised once (same keys as `cache`).
-    pub rendered: cache::Cache<analysis::Rendered>,
+    pub rendered: cache::Cache<render::Rendered>,
     pub limiter: audit::RateLimiter,
     pub anonymous_limiter: audit::RateLimiter,
     /// Work on the blocking pool: running now, and cancelled since start.

@@ -10,6 +10,7 @@ use super::analysis::{
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
 use super::features::round;
+use super::render::{FeatureWriter, cached_rendered};
 use crate::analysis::proximity::{
     self, FacilityStats, ProxFacility, ProxIncident, ProximityError, ProximityParams,
     ProximityReport,
@@ -222,24 +223,23 @@ pub async fn nearest(
     let (snap, sc, mut params, kinds) = prepare(&st, &who, &id, &q)?;
     params.simulations = 0;
     let key = cache_key("nearest", &snap, &who, &q);
-    let v = cached_geojson(&st, key.clone(), move || {
+    let v = cached_rendered(&st, key.clone(), move || {
         let fac = facilities(&snap, kinds.as_deref(), Tier::Private);
         let plain: Vec<ProxFacility> = fac.iter().map(|(_, f)| f.clone()).collect();
         let (rows, report) = run(&snap, &sc, &plain, &params)?;
         let inc = &snap.incidents;
-        let features: Vec<Value> = rows
-            .iter()
-            .zip(&report.nearest)
-            .map(|(&r, n)| {
-                let r = r as usize;
-                json!({"type": "Feature", "id": inc.fid[r],
-                    "geometry": {"type": "Point", "coordinates": [round(inc.lon[r], 7), round(inc.lat[r], 7)]},
-                    "properties": {"near_fid": plain[n.facility_index as usize].id, "near_dist_m": round(n.distance_m, 2),
-                                   "category": inc.categories[inc.cat[r] as usize], "source": inc.sources[inc.src[r] as usize]}})
-            })
-            .collect();
-        Ok(json!({"type": "FeatureCollection", "features": features,
-                  "summary": {"n": features.len(), "histogram": report.histogram, "distances": "metres in the dataset's metric CRS"}}))
+        // one feature at a time into the body: a tree of 1M features took 8 GB
+        let mut out = FeatureWriter::new();
+        for (&r, n) in rows.iter().zip(&report.nearest) {
+            let r = r as usize;
+            let f = json!({"type": "Feature", "id": inc.fid[r],
+                "geometry": {"type": "Point", "coordinates": [round(inc.lon[r], 7), round(inc.lat[r], 7)]},
+                "properties": {"near_fid": plain[n.facility_index as usize].id, "near_dist_m": round(n.distance_m, 2),
+                               "category": inc.categories[inc.cat[r] as usize], "source": inc.sources[inc.src[r] as usize]}});
+            out.push(&f, false)?;
+        }
+        let summary = json!({"n": out.len(), "histogram": report.histogram, "distances": "metres in the dataset's metric CRS"});
+        out.finish(&summary)
     })
     .await?;
     geojson_response(v, &key, &headers)

@@ -1,0 +1,146 @@
+//! GeoJSON answers of the analyses: written once into bytes (features one by one, never a
+//! whole `serde_json::Value` tree of the collection), cached as bytes per snapshot, and served
+//! with a weak ETag and the audit information (features returned, counts suppressed).
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// A GeoJSON answer serialised once, with what the audit log records of it.
+pub struct Rendered {
+    body: bytes::Bytes,
+    features: usize,
+    hidden: usize,
+}
+
+/// Writes a FeatureCollection feature by feature; the `summary` foreign member comes last.
+pub struct FeatureWriter {
+    buf: Vec<u8>,
+    n: usize,
+    hidden: usize,
+}
+
+impl Default for FeatureWriter {
+    fn default() -> Self {
+        FeatureWriter::new()
+    }
+}
+
+impl FeatureWriter {
+    pub fn new() -> FeatureWriter {
+        FeatureWriter {
+            buf: br#"{"type":"FeatureCollection","features":["#.to_vec(),
+            n: 0,
+            hidden: 0,
+        }
+    }
+
+    /// Appends one feature; `hidden` when it has a suppressed count.
+    pub fn push(&mut self, feature: &Value, hidden: bool) -> ApiResult<()> {
+        if self.n > 0 {
+            self.buf.push(b',');
+        }
+        serde_json::to_writer(&mut self.buf, feature).map_err(ApiError::internal)?;
+        self.n += 1;
+        self.hidden += usize::from(hidden);
+        Ok(())
+    }
+
+    /// Features written so far.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    pub fn finish(mut self, summary: &Value) -> ApiResult<Rendered> {
+        self.buf.extend_from_slice(br#"],"summary":"#);
+        serde_json::to_writer(&mut self.buf, summary).map_err(ApiError::internal)?;
+        self.buf.push(b'}');
+        Ok(Rendered {
+            body: self.buf.into(),
+            features: self.n,
+            hidden: self.hidden,
+        })
+    }
+}
+
+/// A FeatureCollection `Value` rendered (for answers small enough to build as a tree).
+fn render(v: &Value) -> ApiResult<Rendered> {
+    let feats = v["features"].as_array().map_or(&[][..], |f| f.as_slice());
+    let hidden = feats
+        .iter()
+        .filter(|f| f["properties"]["count_suppressed"] == json!(true))
+        .count();
+    Ok(Rendered {
+        body: serde_json::to_vec(v).map_err(ApiError::internal)?.into(),
+        features: feats.len(),
+        hidden,
+    })
+}
+
+/// Serves a cached rendered answer, or computes and renders it on the blocking pool and
+/// keeps it, so a repeated request costs a lookup.
+pub(crate) async fn cached_rendered(
+    st: &AppState,
+    key: String,
+    compute: impl FnOnce() -> ApiResult<Rendered> + Send + 'static,
+) -> ApiResult<Arc<Rendered>> {
+    if let Some(r) = st.rendered.get(&key) {
+        return Ok(r);
+    }
+    let r = Arc::new(st.blocking(move |_| compute()).await?);
+    st.rendered.put(key, r.clone());
+    Ok(r)
+}
+
+/// As [`cached_rendered`] for answers built as a `Value`.
+pub(crate) async fn cached_geojson(
+    st: &AppState,
+    key: String,
+    compute: impl FnOnce() -> ApiResult<Value> + Send + 'static,
+) -> ApiResult<Arc<Rendered>> {
+    cached_rendered(st, key, move || render(&compute()?)).await
+}
+
+pub(crate) fn geojson_response(
+    v: Arc<Rendered>,
+    key: &str,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    let tag = format!("W/\"a-{:016x}\"", h.finish());
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains(&tag))
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
+    }
+    let mut r = super::audit::with_info(
+        (StatusCode::OK, v.body.clone()).into_response(),
+        v.features,
+        v.hidden,
+    );
+    let hs = r.headers_mut();
+    hs.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/geo+json"),
+    );
+    hs.insert(
+        header::ETAG,
+        HeaderValue::from_str(&tag).map_err(ApiError::internal)?,
+    );
+    hs.insert(
+        "content-crs",
+        HeaderValue::from_static("<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"),
+    );
+    Ok(r)
+}
