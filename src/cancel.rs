@@ -86,17 +86,14 @@ mod tests {
             std::thread::sleep(Duration::from_millis(50));
             t2.cancel();
         });
-        let mut steps = 0u64;
         let r = run(&token, || {
             loop {
-                steps += 1;
                 checkpoint();
                 std::thread::sleep(Duration::from_millis(1));
             }
         });
         assert_eq!(r, Err(Cancelled));
         assert!(start.elapsed() < Duration::from_secs(5));
-        assert!(steps >= 1);
         // the thread's token is restored: checkpoints outside run do nothing
         checkpoint();
         assert!(!is_cancelled());
