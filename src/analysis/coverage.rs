@@ -18,12 +18,16 @@
 //! * **subjects**: the number of subjects seen by both `a` and `b`; the diagonal is the number
 //!   of subjects `a` has seen. Symmetric.
 //!
-//! Algorithm: each incident becomes one `u128` key (cell, source, time offset), the keys are
-//! sorted once, and within a cell each pair of source runs is merged with two pointers, so the
-//! cost is `O(n log n + n · s)` for `n` incidents and `s` organisations in a cell, never
-//! quadratic in the incidents of a cell. Checked against an O(n²) brute force in Python
-//! (fixtures/reference/concentration).
-//! 1M incidents over 5 organisations take about 100-130 ms in a release build.
+//! Algorithm: each incident becomes one integer key (its cell's code, time offset, source;
+//! a `u64` when the three fit, else a `u128`), the keys are sorted once, and within a cell one forward and one backward pass over its time-ordered
+//! incidents find, for every incident and every source present in the cell, the nearest
+//! report of that source before and after it, so the cost is `O(n log n + n · s)` for `n`
+//! incidents and `s` organisations in a cell, never quadratic in the incidents of a cell.
+//! Hot cells at the overlap resolution are looked up once per cell of the sorted keys.
+//! Checked against an O(n²) brute force in Python (fixtures/reference/concentration).
+//! 1M incidents over 5 organisations take about 60 ms in a release build (was 120 ms with
+//! a merge of each pair of source runs per cell and a hash lookup per incident for the hot
+//! cells).
 //!
 //! ```
 //! use hotspots::analysis::coverage::{coverage, CovIncident, CoverageParams};
@@ -43,6 +47,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 
 use h3o::{CellIndex, Resolution};
@@ -60,7 +65,6 @@ pub const MAX_RESOLUTION: u8 = 12;
 const SECONDS_PER_DAY: i64 = 86_400;
 /// Times are stored as 48-bit offsets in the sort key.
 const MAX_TIME_SPAN_S: i64 = (1 << 48) - 1;
-const TIME_MASK: u64 = (1 << 48) - 1;
 
 /// Errors of the coverage measures.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -263,9 +267,10 @@ pub fn coverage(
         ),
         None => None,
     };
-    let overlap_place = place_overlap(incidents, s, params)?;
+    let place = PlaceKeys::new(incidents, s, params)?;
+    let overlap_place = place.overlap(s, params.window_days);
     let hot = HotCells::new(hot_cells)?;
-    let signal = hot.signal(incidents, s)?;
+    let signal = hot.signal(incidents, &place, s)?;
     let subj = SubjectOverlap::new(incidents, s);
     let mut per_source = vec![0u64; s];
     for inc in incidents {
@@ -320,99 +325,243 @@ fn parent(raw: u64, res: Resolution) -> Result<u64, CoverageError> {
         })
 }
 
-/// The place-and-time overlap matrix (module docs), by one sort of packed keys.
-fn place_overlap(
-    incidents: &[CovIncident],
-    s: usize,
-    params: &CoverageParams,
-) -> Result<Vec<Vec<u64>>, CoverageError> {
-    let res = Resolution::try_from(params.resolution).map_err(|_| {
-        CoverageError::ResolutionOutOfRange {
-            resolution: params.resolution,
-        }
-    })?;
-    let t0 = incidents.iter().map(|i| i.t).min().unwrap_or(0);
-    let t1 = incidents.iter().map(|i| i.t).max().unwrap_or(0);
-    if t1.checked_sub(t0).is_none_or(|span| span > MAX_TIME_SPAN_S) {
-        return Err(CoverageError::TimeSpanTooLarge);
-    }
-    let mut keys = Vec::with_capacity(incidents.len());
-    for inc in incidents {
-        let cell = parent(inc.cell, res)?;
-        let low = (u64::from(inc.source) << 48) | (inc.t - t0) as u64;
-        keys.push((u128::from(cell) << 64) | u128::from(low));
-    }
-    keys.sort_unstable();
-    let times: Vec<i64> = keys
-        .iter()
-        .map(|&k| (k as u64 & TIME_MASK) as i64)
-        .collect();
-    let window = i64::from(params.window_days) * SECONDS_PER_DAY;
-    let mut m = vec![vec![0u64; s]; s];
-    let mut runs: Vec<(usize, Range<usize>)> = Vec::new();
-    let mut start = 0;
-    while start < keys.len() {
-        let cell = keys[start] >> 64;
-        let mut end = start + 1;
-        while end < keys.len() && keys[end] >> 64 == cell {
-            end += 1;
-        }
-        source_runs(&keys, start..end, &mut runs);
-        count_cell(&runs, &times, window, &mut m);
-        start = end;
-    }
-    Ok(m)
-}
+/// A hasher for H3 indexes (a folded 128-bit multiply): their low bits are constant at coarse
+/// resolutions, which a plain multiplicative hash would keep.
+#[derive(Default)]
+struct CellHasher(u64);
 
-/// Splits the sorted keys of one cell into runs of one source (times ascending in each run).
-fn source_runs(keys: &[u128], cell: Range<usize>, runs: &mut Vec<(usize, Range<usize>)>) {
-    runs.clear();
-    for i in cell {
-        let src = (keys[i] as u64 >> 48) as usize;
-        match runs.last_mut() {
-            Some((r, range)) if *r == src => range.end = i + 1,
-            _ => runs.push((src, i..i + 1)),
+impl Hasher for CellHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
         }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        let m = u128::from(x) * 0x9E37_79B9_7F4A_7C15;
+        self.0 = (m as u64) ^ ((m >> 64) as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
-/// Adds one cell's contribution to the matrix.
-fn count_cell(runs: &[(usize, Range<usize>)], times: &[i64], window: i64, m: &mut [Vec<u64>]) {
-    for (a, ra) in runs {
-        let ta = &times[ra.clone()];
-        for (b, rb) in runs {
-            m[*a][*b] += if a == b {
-                repeats_within(ta, window)
-            } else {
-                hits_within(ta, &times[rb.clone()], window)
-            };
-        }
-    }
+/// H3 cell -> position.
+type CellMap = HashMap<u64, usize, BuildHasherDefault<CellHasher>>;
+
+/// Bits needed for `x`.
+fn bits(x: u64) -> u32 {
+    u64::BITS - x.leading_zeros()
 }
 
-/// Elements of `ta` with at least one element of `tb` within `window` (both ascending).
-fn hits_within(ta: &[i64], tb: &[i64], window: i64) -> u64 {
-    let mut p = 0;
-    let mut hits = 0;
-    for &t in ta {
-        while p < tb.len() && tb[p] < t - window {
-            p += 1;
-        }
-        if p < tb.len() && tb[p] <= t + window {
-            hits += 1;
-        }
-    }
-    hits
+/// The incidents grouped by their cell at the overlap resolution, each group ordered by time
+/// (then source): per incident `((t − t0) << sbits) | source`.
+struct PlaceKeys {
+    res: Resolution,
+    sbits: u32,
+    keys: Vec<u64>,
+    /// `(cell, first key index)` per distinct cell.
+    cells: Vec<(u64, usize)>,
 }
 
-/// Elements of ascending `ts` with another element within `window` (a neighbour in order).
-fn repeats_within(ts: &[i64], window: i64) -> u64 {
-    (0..ts.len())
-        .filter(|&i| {
-            (i > 0 && ts[i] - ts[i - 1] <= window)
-                || (i + 1 < ts.len() && ts[i + 1] - ts[i] <= window)
+impl PlaceKeys {
+    /// The time span is checked first, then every incident's cell (in input order). The cells
+    /// get dense codes in order of appearance; `(code, time, source)` is packed in a `u64`
+    /// when it fits (else a `u128`) and sorted once.
+    fn new(
+        incidents: &[CovIncident],
+        s: usize,
+        params: &CoverageParams,
+    ) -> Result<Self, CoverageError> {
+        let res = Resolution::try_from(params.resolution).map_err(|_| {
+            CoverageError::ResolutionOutOfRange {
+                resolution: params.resolution,
+            }
+        })?;
+        let t0 = incidents.iter().map(|i| i.t).min().unwrap_or(0);
+        let t1 = incidents.iter().map(|i| i.t).max().unwrap_or(0);
+        if t1.checked_sub(t0).is_none_or(|span| span > MAX_TIME_SPAN_S) {
+            return Err(CoverageError::TimeSpanTooLarge);
+        }
+        let sbits = bits(s.saturating_sub(1) as u64);
+        let mut code: HashMap<u64, u32, BuildHasherDefault<CellHasher>> = HashMap::default();
+        let mut distinct: Vec<u64> = Vec::new();
+        let mut ids = Vec::with_capacity(incidents.len());
+        let mut lows = Vec::with_capacity(incidents.len());
+        for inc in incidents {
+            let cell = parent(inc.cell, res)?;
+            let id = *code.entry(cell).or_insert_with(|| {
+                distinct.push(cell);
+                (distinct.len() - 1) as u32
+            });
+            ids.push(id);
+            lows.push((((inc.t - t0) as u64) << sbits) | u64::from(inc.source));
+        }
+        drop(code);
+        let low_bits = bits((t1 - t0) as u64) + sbits;
+        let mut order: Vec<(u32, u64)> = Vec::with_capacity(ids.len());
+        if bits(distinct.len() as u64) + low_bits <= u64::BITS {
+            let mut packed: Vec<u64> = ids
+                .iter()
+                .zip(&lows)
+                .map(|(&id, &low)| (u64::from(id) << low_bits) | low)
+                .collect();
+            packed.sort_unstable();
+            let mask = (1u64 << low_bits) - 1;
+            order.extend(packed.iter().map(|&k| ((k >> low_bits) as u32, k & mask)));
+        } else {
+            let mut packed: Vec<u128> = ids
+                .iter()
+                .zip(&lows)
+                .map(|(&id, &low)| (u128::from(id) << 64) | u128::from(low))
+                .collect();
+            packed.sort_unstable();
+            order.extend(packed.iter().map(|&k| ((k >> 64) as u32, k as u64)));
+        }
+        let mut cells = Vec::with_capacity(distinct.len());
+        let mut keys = Vec::with_capacity(order.len());
+        for (i, &(id, low)) in order.iter().enumerate() {
+            if i == 0 || order[i - 1].0 != id {
+                cells.push((distinct[id as usize], i));
+            }
+            keys.push(low);
+        }
+        Ok(Self {
+            res,
+            sbits,
+            keys,
+            cells,
         })
-        .count() as u64
+    }
+
+    /// The key range of the `g`-th cell.
+    fn range(&self, g: usize) -> Range<usize> {
+        let end = self.cells.get(g + 1).map_or(self.keys.len(), |c| c.1);
+        self.cells[g].1..end
+    }
+
+    fn source(&self, key: u64) -> usize {
+        (key & ((1u64 << self.sbits) - 1)) as usize
+    }
+
+    /// The place-and-time overlap matrix (module docs).
+    fn overlap(&self, s: usize, window_days: u32) -> Vec<Vec<u64>> {
+        let window = i64::from(window_days) * SECONDS_PER_DAY;
+        let mut m = vec![0u64; s * s];
+        let mut scratch = CellScratch::new(s);
+        for g in 0..self.cells.len() {
+            scratch.count(self, self.range(g), window, s, &mut m);
+        }
+        m.chunks(s.max(1)).map(<[u64]>::to_vec).collect()
+    }
+
+    /// The sources present in the `g`-th cell, each once.
+    fn sources(&self, g: usize, out: &mut Vec<usize>) {
+        out.clear();
+        out.extend(self.keys[self.range(g)].iter().map(|&k| self.source(k)));
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+/// Far outside any window: time offsets are below 2^48 and windows below 2^29 s.
+const NO_TIME: i64 = 1 << 60;
+
+/// Per-cell working memory of the place overlap.
+struct CellScratch {
+    /// Source code -> local slot in the cell (`u32::MAX`: absent).
+    slot: Vec<u32>,
+    /// Local slot -> source code.
+    present: Vec<usize>,
+    /// Per incident of the cell: its local slot and the bit set of the slots with an
+    /// incident within the window (itself excluded).
+    own: Vec<u32>,
+    hits: Vec<u64>,
+    times: Vec<i64>,
+    /// Per cell: `counts[a * 64 + j]`, incidents of local slot `a` with a hit in slot `lo + j`.
+    counts: Vec<u64>,
+}
+
+impl CellScratch {
+    fn new(s: usize) -> Self {
+        Self {
+            slot: vec![u32::MAX; s],
+            present: Vec::new(),
+            own: Vec::new(),
+            hits: Vec::new(),
+            times: Vec::new(),
+            counts: Vec::new(),
+        }
+    }
+
+    /// Adds one cell's contribution to the flat `s × s` matrix `m`. Its keys are sorted by
+    /// time, so the incident of source `b` nearest in time to an incident (other than itself)
+    /// is the last `b` before it in key order or the first `b` after it: one forward and one
+    /// backward pass per group of up to 64 sources present, `O(n · sources in the cell)`.
+    fn count(
+        &mut self,
+        place: &PlaceKeys,
+        cell: Range<usize>,
+        window: i64,
+        s: usize,
+        m: &mut [u64],
+    ) {
+        self.present.clear();
+        self.own.clear();
+        self.times.clear();
+        for &k in &place.keys[cell] {
+            let src = place.source(k);
+            if self.slot[src] == u32::MAX {
+                self.slot[src] = self.present.len() as u32;
+                self.present.push(src);
+            }
+            self.own.push(self.slot[src]);
+            self.times.push((k >> place.sbits) as i64);
+        }
+        let l = self.present.len();
+        self.counts.resize(l * 64, 0);
+        for lo in (0..l).step_by(64) {
+            let w = (l - lo).min(64);
+            let mut last = [-NO_TIME; 64];
+            self.hits.clear();
+            for (&t, &a) in self.times.iter().zip(&self.own) {
+                let mut bits = 0u64;
+                for (j, &p) in last[..w].iter().enumerate() {
+                    bits |= u64::from(t - p <= window) << j;
+                }
+                self.hits.push(bits);
+                if let Some(x) = (a as usize).checked_sub(lo).filter(|&x| x < w) {
+                    last[x] = t;
+                }
+            }
+            let mut next = [NO_TIME; 64];
+            for ((&t, &a), bits) in self.times.iter().zip(&self.own).zip(&mut self.hits).rev() {
+                for (j, &q) in next[..w].iter().enumerate() {
+                    *bits |= u64::from(q - t <= window) << j;
+                }
+                if let Some(x) = (a as usize).checked_sub(lo).filter(|&x| x < w) {
+                    next[x] = t;
+                }
+            }
+            for (&a, &bits) in self.own.iter().zip(&self.hits) {
+                let row = &mut self.counts[a as usize * 64..a as usize * 64 + w];
+                for (j, c) in row.iter_mut().enumerate() {
+                    *c += (bits >> j) & 1;
+                }
+            }
+            for (a, &src) in self.present.iter().enumerate() {
+                let row = &mut self.counts[a * 64..a * 64 + w];
+                for (c, &b) in row.iter_mut().zip(&self.present[lo..lo + w]) {
+                    m[src * s + b] += *c;
+                    *c = 0;
+                }
+            }
+        }
+        for &src in &self.present {
+            self.slot[src] = u32::MAX;
+        }
+    }
 }
 
 /// Distinct hot cells, grouped by resolution for lookups.
@@ -420,7 +569,7 @@ struct HotCells {
     /// Sorted distinct cells.
     cells: Vec<CellIndex>,
     /// Per resolution present: cell → position in `cells`.
-    by_res: Vec<(Resolution, HashMap<u64, usize>)>,
+    by_res: Vec<(Resolution, CellMap)>,
 }
 
 impl HotCells {
@@ -431,7 +580,7 @@ impl HotCells {
             .collect::<Result<Vec<_>, _>>()?;
         cells.sort_unstable();
         cells.dedup();
-        let mut by_res: Vec<(Resolution, HashMap<u64, usize>)> = Vec::new();
+        let mut by_res: Vec<(Resolution, CellMap)> = Vec::new();
         for (i, c) in cells.iter().enumerate() {
             let r = c.resolution();
             if u8::from(r) > MAX_RESOLUTION {
@@ -443,19 +592,45 @@ impl HotCells {
                 Some((_, map)) => {
                     map.insert(u64::from(*c), i);
                 }
-                None => by_res.push((r, HashMap::from([(u64::from(*c), i)]))),
+                None => {
+                    let mut map = CellMap::default();
+                    map.insert(u64::from(*c), i);
+                    by_res.push((r, map));
+                }
             }
         }
         Ok(Self { cells, by_res })
     }
 
-    /// `signal[source][hot cell]`: the source has an incident in the cell.
-    fn signal(&self, incidents: &[CovIncident], s: usize) -> Result<Vec<Vec<bool>>, CoverageError> {
+    /// `signal[source][hot cell]`: the source has an incident in the cell. Hot cells at the
+    /// overlap resolution are looked up once per incident cell of `place`; others by the
+    /// parent of each incident's cell at their resolution.
+    fn signal(
+        &self,
+        incidents: &[CovIncident],
+        place: &PlaceKeys,
+        s: usize,
+    ) -> Result<Vec<Vec<bool>>, CoverageError> {
         let mut signal = vec![vec![false; self.cells.len()]; s];
-        for inc in incidents {
-            for (r, map) in &self.by_res {
-                if let Some(&i) = map.get(&parent(inc.cell, *r)?) {
-                    signal[usize::from(inc.source)][i] = true;
+        let (same, other): (Vec<_>, Vec<_>) =
+            self.by_res.iter().partition(|(r, _)| *r == place.res);
+        if let Some((_, map)) = same.first() {
+            let mut sources = Vec::new();
+            for (g, (cell, _)) in place.cells.iter().enumerate() {
+                if let Some(&i) = map.get(cell) {
+                    place.sources(g, &mut sources);
+                    for &a in &sources {
+                        signal[a][i] = true;
+                    }
+                }
+            }
+        }
+        if !other.is_empty() {
+            for inc in incidents {
+                for (r, map) in &other {
+                    if let Some(&i) = map.get(&parent(inc.cell, *r)?) {
+                        signal[usize::from(inc.source)][i] = true;
+                    }
                 }
             }
         }
