@@ -24,6 +24,8 @@ mod data;
 mod emerging;
 #[path = "analysis/hotspots.rs"]
 mod hotspots_bench;
+#[path = "analysis/insights.rs"]
+mod insights;
 #[path = "analysis/proximity.rs"]
 mod proximity;
 #[path = "foundation/util.rs"]
@@ -34,7 +36,7 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const TOPICS: [&str; 4] = ["hotspots", "proximity", "clusters", "emerging"];
+const TOPICS: [&str; 5] = ["hotspots", "proximity", "clusters", "emerging", "insights"];
 
 fn list(name: &str, default: &str) -> Vec<String> {
     std::env::var(name)
@@ -65,6 +67,7 @@ fn run_topic(topic: &str, dir: &Path, n: usize) -> Value {
         "proximity" => proximity::child(dir, n),
         "clusters" => clusters::child(dir, n),
         "emerging" => emerging::child(dir, n),
+        "insights" => insights::child(dir, n),
         _ => panic!("unknown topic {topic}"),
     }
 }
@@ -76,6 +79,7 @@ fn peer_topic(topic: &str, dir: &Path, n: usize) -> Option<Value> {
         "proximity" => proximity::peer(dir, n),
         "clusters" => clusters::peer(dir, n),
         "emerging" => emerging::peer(dir, n),
+        "insights" => insights::peer(dir, n),
         _ => None,
     }
 }
@@ -87,6 +91,7 @@ fn report(topic: &str, n: usize, rust: &Value, peer: Option<&Value>) -> String {
         "proximity" => proximity::report(n, rust, peer),
         "clusters" => clusters::report(n, rust, peer),
         "emerging" => emerging::report(n, rust, peer),
+        "insights" => insights::report(n, rust, peer),
         _ => String::new(),
     }
 }
