@@ -32,8 +32,9 @@ Routes (each total = the sum of its stages; a stage used by two routes counts in
               organisation: incidents, hot cells with a signal (set of (source, cell) pairs),
               subjects and multi-organisation subjects; the place overlap matrix (for each
               pair of sources: incidents of a with an incident of b in the same res-10 cell
-              within 30 days; the diagonal needs another incident): numpy searchsorted of
-              every incident's (cell rank, t) +- window into each source's sorted keys; the
+              within 30 days; the diagonal needs another incident): the incidents' (cell rank,
+              t) keys sorted once, numpy searchsorted of every key +- window into each
+              source's sorted keys, bincount by source; the
               subject overlap matrix B^T B of the subject x source incidence matrix.
   picture     the period (last 12 whole months of data) and the previous period of the same
               length (boolean masks on t); counts by category, source, month (`to_period`)
@@ -140,10 +141,12 @@ def bh_cutoff(p, alpha):
 def gi_hot(cells_fine, res):
     """Gi* (k=1, binary, self included) of counts per cell at `res` over the k=1 hull, FDR bins.
     Returns (cells, counts, z, bins)."""
-    parents = [h3i.cell_to_parent(c, res) for c in cells_fine] if res < 12 else cells_fine
+    parents = np.fromiter(
+        (h3i.cell_to_parent(c, res) for c in cells_fine), np.uint64, len(cells_fine)
+    )
     counts = pd.Series(parents).value_counts()
     hull = set()
-    for c in counts.index.tolist():
+    for c in (int(x) for x in counts.index):
         hull.update(h3i.grid_disk(c, 1))
     cells = sorted(hull)
     pos = {c: i for i, c in enumerate(cells)}
@@ -196,9 +199,12 @@ def main():
 
     # --- concentration by place
     place = {}
-    p10 = st("parents_r10", lambda: [h3i.cell_to_parent(c, 10) for c in fine])
-    p9 = st("parents_r9", lambda: [h3i.cell_to_parent(c, 9) for c in fine])
-    for name, cells in (("conc_place", p10), ("conc_place_r9", p9), ("conc_place_r12", fine)):
+    def parents(res):
+        return np.fromiter((h3i.cell_to_parent(c, res) for c in fine), np.uint64, len(fine))
+
+    p10 = st("parents_r10", lambda: parents(10))
+    p9 = st("parents_r9", lambda: parents(9))
+    for name, cells in (("conc_place", p10), ("conc_place_r9", p9), ("conc_place_r12", fine_np)):
         counts = st(f"{name}_counts", lambda c=cells: pd.Series(c).value_counts())
         place[name] = st(f"{name}_measures", lambda c=counts: measures(c.to_numpy()))
 
@@ -221,7 +227,10 @@ def main():
 
     def profiles():
         code = pd.factorize(s_df["subject"])[0]
-        per = pd.crosstab(code, s_df["source"].to_numpy())
+        per = (
+            pd.DataFrame({"code": code, "source": s_df["source"].to_numpy()})
+            .groupby(["code", "source"]).size().unstack(fill_value=0)
+        )
         tot = per.sum(axis=1)
         orgs = (per > 0).sum(axis=1)
         order = np.lexsort((per.index.to_numpy(), -tot.to_numpy()))[:50]
@@ -235,11 +244,11 @@ def main():
     top_profiles = st("subject_profiles", profiles)
 
     # --- coverage
-    hot_cells, _, _, hot_bins = st("coverage_gi_r10", lambda: gi_hot(fine, 10))
+    hot_cells, _, _, hot_bins = st("coverage_gi_r10", lambda: gi_hot(fine, 10))  # its own parents
     hot = np.sort(hot_cells[hot_bins >= 2])
     src = df["source"].to_numpy()
     sources = list(pd.unique(src))
-    p10_np = np.asarray(p10, dtype=np.uint64)
+    p10_np = p10
 
     def signal():
         pairs = pd.DataFrame({"source": src, "cell": p10_np}).drop_duplicates()
@@ -257,23 +266,23 @@ def main():
         _, rank = np.unique(p10_np, return_inverse=True)
         span = int(t.max() - t.min()) + 2 * window + 1
         key = rank.astype(np.int64) * span + (t - t.min())
+        code = pd.Categorical(src, categories=sources).codes
+        order = np.argsort(key, kind="stable")
+        ks, cs = key[order], code[order]
         m = np.zeros((len(sources), len(sources)), dtype=np.int64)
-        idx = {s: np.flatnonzero(src == s) for s in sources}
-        sorted_keys = {s: np.sort(key[idx[s]]) for s in sources}
-        for a, sa in enumerate(sources):
-            ka = key[idx[sa]]
-            for b, sb in enumerate(sources):
-                kb = sorted_keys[sb]
-                n_in = np.searchsorted(kb, ka + window, "right") - np.searchsorted(
-                    kb, ka - window, "left"
-                )
-                m[a, b] = int((n_in >= (2 if a == b else 1)).sum())
+        for b in range(len(sources)):
+            kb = ks[cs == b]
+            n_in = np.searchsorted(kb, ks + window, "right") - np.searchsorted(
+                kb, ks - window, "left"
+            )
+            hit = n_in >= 1 + (cs == b)
+            m[:, b] = np.bincount(cs[hit], minlength=len(sources))
         return m
 
     ov_place = st("coverage_overlap_place", overlap_place)
 
     def overlap_subjects():
-        b = (pd.crosstab(s_df["subject"], s_df["source"]) > 0).astype(np.int64)
+        b = (s_df.groupby(["subject", "source"]).size().unstack(fill_value=0) > 0).astype(np.int64)
         b = b.reindex(columns=sources, fill_value=0)
         mat = b.to_numpy()
         multi = mat.sum(axis=1) >= 2
@@ -315,8 +324,10 @@ def main():
     fine_now = fine_np[now].tolist()
 
     def area():
-        a = pd.Series([h3i.cell_to_parent(c, 8) for c in fine_now]).value_counts()
-        a.index = [h3i.int_to_str(c) for c in a.index]
+        a = pd.Series(
+            np.fromiter((h3i.cell_to_parent(c, 8) for c in fine_now), np.uint64, len(fine_now))
+        ).value_counts()
+        a.index = [h3i.int_to_str(int(c)) for c in a.index]
         a = a.reset_index()
         a.columns = ["h3", "count"]
         return a.sort_values(["count", "h3"], ascending=[False, True]).head(25)

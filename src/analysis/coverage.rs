@@ -19,15 +19,15 @@
 //!   of subjects `a` has seen. Symmetric.
 //!
 //! Algorithm: each incident becomes one integer key (its cell's code, time offset, source;
-//! a `u64` when the three fit, else a `u128`), the keys are sorted once, and within a cell one forward and one backward pass over its time-ordered
-//! incidents find, for every incident and every source present in the cell, the nearest
+//! a `u64` when the three fit, else a `u128`), the keys are sorted once, and within a cell
+//! one forward and one backward pass over its time-ordered incidents find, for every incident and every source present in the cell, the nearest
 //! report of that source before and after it, so the cost is `O(n log n + n · s)` for `n`
 //! incidents and `s` organisations in a cell, never quadratic in the incidents of a cell.
 //! Hot cells at the overlap resolution are looked up once per cell of the sorted keys.
 //! Checked against an O(n²) brute force in Python (fixtures/reference/concentration).
-//! 1M incidents over 5 organisations take about 60 ms in a release build (was 120 ms with
-//! a merge of each pair of source runs per cell and a hash lookup per incident for the hot
-//! cells).
+//! 1M incidents over 5 organisations take about 80 ms in a release build (the benchmark data
+//! of `benches/analysis/insights.rs`; 120-150 ms with the previous merge of each pair of
+//! source runs per cell over `u128` keys and a hash lookup per incident for the hot cells).
 //!
 //! ```
 //! use hotspots::analysis::coverage::{coverage, CovIncident, CoverageParams};
@@ -368,7 +368,8 @@ struct PlaceKeys {
 impl PlaceKeys {
     /// The time span is checked first, then every incident's cell (in input order). The cells
     /// get dense codes in order of appearance; `(code, time, source)` is packed in a `u64`
-    /// when it fits (else a `u128`) and sorted once.
+    /// when the bits of the number of incidents, of the time span and of the source count fit
+    /// (else a `u128`) and sorted once.
     fn new(
         incidents: &[CovIncident],
         s: usize,
@@ -385,48 +386,51 @@ impl PlaceKeys {
             return Err(CoverageError::TimeSpanTooLarge);
         }
         let sbits = bits(s.saturating_sub(1) as u64);
+        let low_bits = bits((t1 - t0) as u64) + sbits;
         let mut code: HashMap<u64, u32, BuildHasherDefault<CellHasher>> = HashMap::default();
         let mut distinct: Vec<u64> = Vec::new();
-        let mut ids = Vec::with_capacity(incidents.len());
-        let mut lows = Vec::with_capacity(incidents.len());
-        for inc in incidents {
-            let cell = parent(inc.cell, res)?;
-            let id = *code.entry(cell).or_insert_with(|| {
+        let mut id_of = |raw: u64| -> Result<u64, CoverageError> {
+            let cell = parent(raw, res)?;
+            Ok(u64::from(*code.entry(cell).or_insert_with(|| {
                 distinct.push(cell);
                 (distinct.len() - 1) as u32
-            });
-            ids.push(id);
-            lows.push((((inc.t - t0) as u64) << sbits) | u64::from(inc.source));
-        }
-        drop(code);
-        let low_bits = bits((t1 - t0) as u64) + sbits;
-        let mut order: Vec<(u32, u64)> = Vec::with_capacity(ids.len());
-        if bits(distinct.len() as u64) + low_bits <= u64::BITS {
-            let mut packed: Vec<u64> = ids
-                .iter()
-                .zip(&lows)
-                .map(|(&id, &low)| (u64::from(id) << low_bits) | low)
-                .collect();
+            })))
+        };
+        let low = |inc: &CovIncident| (((inc.t - t0) as u64) << sbits) | u64::from(inc.source);
+        // codes are below the number of incidents: one u64 when that and the time fit
+        let mut cells: Vec<(u64, usize)> = Vec::new();
+        // the first key of each cell (keys sorted by code, one code per cell)
+        let mut start = |i: usize, id: u64, distinct: &[u64]| {
+            let cell = distinct[id as usize];
+            if cells.last().is_none_or(|c| c.0 != cell) {
+                cells.push((cell, i));
+            }
+        };
+        let keys = if bits(incidents.len() as u64) + low_bits <= u64::BITS {
+            let mut packed = Vec::with_capacity(incidents.len());
+            for inc in incidents {
+                packed.push((id_of(inc.cell)? << low_bits) | low(inc));
+            }
             packed.sort_unstable();
             let mask = (1u64 << low_bits) - 1;
-            order.extend(packed.iter().map(|&k| ((k >> low_bits) as u32, k & mask)));
-        } else {
-            let mut packed: Vec<u128> = ids
-                .iter()
-                .zip(&lows)
-                .map(|(&id, &low)| (u128::from(id) << 64) | u128::from(low))
-                .collect();
-            packed.sort_unstable();
-            order.extend(packed.iter().map(|&k| ((k >> 64) as u32, k as u64)));
-        }
-        let mut cells = Vec::with_capacity(distinct.len());
-        let mut keys = Vec::with_capacity(order.len());
-        for (i, &(id, low)) in order.iter().enumerate() {
-            if i == 0 || order[i - 1].0 != id {
-                cells.push((distinct[id as usize], i));
+            for (i, k) in packed.iter_mut().enumerate() {
+                start(i, *k >> low_bits, &distinct);
+                *k &= mask;
             }
-            keys.push(low);
-        }
+            packed
+        } else {
+            let mut packed = Vec::with_capacity(incidents.len());
+            for inc in incidents {
+                packed.push((u128::from(id_of(inc.cell)?) << 64) | u128::from(low(inc)));
+            }
+            packed.sort_unstable();
+            let mut keys = Vec::with_capacity(packed.len());
+            for (i, &k) in packed.iter().enumerate() {
+                start(i, (k >> 64) as u64, &distinct);
+                keys.push(k as u64);
+            }
+            keys
+        };
         Ok(Self {
             res,
             sbits,
