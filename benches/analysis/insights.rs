@@ -745,7 +745,7 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
         let h = |k: &str| ps[k].as_f64().unwrap_or(f64::NAN) * 1e3;
         let _ = writeln!(
             s,
-            "\nPeer stages (ms): h3 res-12 cells {:.0} (not in any total: the service stores them at ingest); parents res 10 {:.0}, res 9 {:.0}; counts res 10/9/12 {:.0}/{:.0}/{:.0}; measures {:.1}/{:.1}/{:.1}; subjects: counts {:.0}, measures {:.1}, known-to {:.0}, top-50 profiles {:.0}; coverage: Gi* res 10 (cell set, libpysal W, esda, BH) {:.0}, signal {:.0}, per source {:.0}, place overlap (searchsorted) {:.0}, subject overlap (crosstab, BᵀB) {:.0}; picture: periods {:.1}, breakdowns + trend {:.0}, res-8 areas {:.0}, Gi* res 9 {:.0}, share within 250 m (cKDTree) {:.0}. Peak RSS {:.0} MB (service process: {:.0} MB, {:.0} MB after loading the snapshot).",
+            "\nPeer stages (ms): h3 res-12 cells {:.0} (not in any total: the service stores them at ingest); parents res 10 {:.0}, res 9 {:.0}; counts res 10/9/12 {:.0}/{:.0}/{:.0}; measures {:.1}/{:.1}/{:.1}; subjects: counts {:.0}, measures {:.1}, known-to {:.0}, top-50 profiles {:.0}; coverage: Gi* res 10 (cell set, libpysal W, esda, BH) {:.0}, signal {:.0}, per source {:.0}, place overlap (searchsorted) {:.0}, subject overlap (groupby size, BᵀB) {:.0}; picture: periods {:.1}, breakdowns + trend {:.0}, res-8 areas {:.0}, Gi* res 9 {:.0}, share within 250 m (cKDTree) {:.0}. Peak RSS {:.0} MB (service process: {:.0} MB, {:.0} MB after loading the snapshot).",
             h("h3_res12"),
             h("parents_r10"),
             h("parents_r9"),
