@@ -745,6 +745,21 @@ async fn raw_subjects_are_nowhere_in_the_store() {
     }
 }
 
+/// Feature id -> properties of a FeatureCollection.
+pub fn properties_by_id(v: &Value) -> BTreeMap<String, Value> {
+    v["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().expect("id").to_owned(),
+                f["properties"].clone(),
+            )
+        })
+        .collect()
+}
+
 /// Cells of a hotspot answer: h3 -> (count, count_suppressed, gi_z).
 pub fn cells(v: &Value) -> BTreeMap<String, (Value, Value, Value)> {
     v["features"]
@@ -808,20 +823,7 @@ async fn overlapping_open_queries_cannot_be_differenced() {
             w.call(&w.open, q(a)).await.expect(200).json(),
             w.call(&w.open, q(b)).await.expect(200).json(),
         );
-        let by_id = |v: &Value| -> BTreeMap<String, Value> {
-            v["features"]
-                .as_array()
-                .expect("features")
-                .iter()
-                .map(|f| {
-                    (
-                        f["id"].as_str().expect("id").to_owned(),
-                        f["properties"].clone(),
-                    )
-                })
-                .collect()
-        };
-        let (ma, mb) = (by_id(&va), by_id(&vb));
+        let (ma, mb) = (properties_by_id(&va), properties_by_id(&vb));
         let common: Vec<&String> = ma.keys().filter(|c| mb.contains_key(*c)).collect();
         assert!(common.len() >= 3, "{route}: overlap {}", common.len());
         for c in common {

@@ -2,7 +2,7 @@
 //! that a count restricted by category or source cannot be subtracted from another answer to
 //! reveal a small count.
 
-use crate::privacy_attacks::{DS, Who, World, cells, world};
+use crate::privacy_attacks::{DS, Who, World, cells, properties_by_id, world};
 use crate::support::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -120,20 +120,7 @@ async fn noisy_series_and_totals_hide_the_exact_trend() {
         .await
         .expect(200)
         .json();
-    let by_id = |v: &Value| -> BTreeMap<String, Value> {
-        v["features"]
-            .as_array()
-            .expect("features")
-            .iter()
-            .map(|f| {
-                (
-                    f["id"].as_str().expect("id").to_owned(),
-                    f["properties"].clone(),
-                )
-            })
-            .collect()
-    };
-    let (n, e) = (by_id(&v), by_id(&exact));
+    let (n, e) = (properties_by_id(&v), properties_by_id(&exact));
     let mut moved = 0;
     for (h, p) in &n {
         assert!(
