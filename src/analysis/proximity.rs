@@ -20,6 +20,9 @@
 //! 6. repeats: every global result is also computed on distinct fine H3 cells and distinct
 //!    subjects, with the inflation factor z_naive / z_dedup.
 //!
+//! [`global_summary`] computes the global result of 3. alone (for the dedup variant), bit for
+//! bit as [`analyze`] does, sharing its preparation and skipping the rest.
+//!
 //! Incidents outside the window are left out of the tests (counted in the summary) but do get
 //! a nearest facility. Facilities may lie outside the window (distances still count); L_cross
 //! uses only those inside. Reference checks: `tests/it/ref_proximity.rs` against R spatstat
@@ -54,7 +57,8 @@ pub use ks::KsTest;
 pub use lcross::{LCrossCurve, LCrossPoint};
 pub use params::{Dedup, NullModel, ProximityError, ProximityParams};
 pub use report::{
-    ProximityOptions, ProximityReport, ProximitySummary, ReferenceInfo, RepeatsSummary,
+    GlobalSummary, ProximityOptions, ProximityReport, ProximitySummary, ReferenceInfo,
+    RepeatsSummary,
 };
 pub use rhohat::{RhoCurve, RhoPoint};
 pub use units::{Units, analysis_units};
@@ -191,6 +195,71 @@ fn make_window(
     }
 }
 
+/// What every result needs: the null model, the window, the facility index and the
+/// incidents inside the window.
+struct Setup {
+    null: NullModel,
+    win: Window,
+    window_kind: &'static str,
+    fidx: FacilityIndex,
+    ipts: Vec<[f64; 2]>,
+    inside: Vec<usize>,
+}
+
+/// Validates, resolves the null and builds the window and the facility index.
+fn setup(
+    incidents: &[ProxIncident],
+    facilities: &[ProxFacility],
+    window: Option<&MultiPolygon<f64>>,
+    baseline: Option<&[(f64, f64, f64)]>,
+    params: &ProximityParams,
+) -> Result<Setup, ProximityError> {
+    params.validate()?;
+    check_inputs(incidents, facilities, baseline)?;
+    let null = params.resolve_null(baseline.is_some())?;
+    let (win, window_kind) = make_window(incidents, window)?;
+    let fpts: Vec<[f64; 2]> = facilities.iter().map(|f| [f.x, f.y]).collect();
+    let fidx = FacilityIndex::new(&fpts);
+    let ipts: Vec<[f64; 2]> = incidents.iter().map(|i| [i.x, i.y]).collect();
+    // The convex hull contains every incident by construction (also those on its edge,
+    // which the point-in-polygon test may place either side of).
+    let inside: Vec<usize> = (0..incidents.len())
+        .filter(|&i| window_kind == "convex_hull" || win.contains(ipts[i][0], ipts[i][1]))
+        .collect();
+    Ok(Setup {
+        null,
+        win,
+        window_kind,
+        fidx,
+        ipts,
+        inside,
+    })
+}
+
+/// Errors unless `n` units (after the window filter and deduplication) are enough.
+fn check_units(n: usize) -> Result<(), ProximityError> {
+    if n < params::MIN_INCIDENTS {
+        let min = params::MIN_INCIDENTS;
+        return Err(ProximityError::TooFewIncidents { n, min });
+    }
+    Ok(())
+}
+
+/// The null's reference points for the set-up.
+fn reference(
+    s: &Setup,
+    baseline: Option<&[(f64, f64, f64)]>,
+    params: &ProximityParams,
+    opts: &ProximityOptions,
+) -> Result<(global::Reference, ReferenceInfo), ProximityError> {
+    null::make_reference(&s.win, s.null, baseline, params, opts, &s.fidx)
+}
+
+/// Distance to the nearest facility of each point.
+fn distances(fidx: &FacilityIndex, pts: &[[f64; 2]]) -> Vec<f64> {
+    fidx.nearest_many(pts).into_iter().map(|x| x.1).collect()
+}
+
 /// Everything derived from the inputs before the statistics.
 struct Prepared {
     null: NullModel,
@@ -214,52 +283,99 @@ fn prepare(
     params: &ProximityParams,
     opts: &ProximityOptions,
 ) -> Result<Prepared, ProximityError> {
-    params.validate()?;
-    check_inputs(incidents, facilities, baseline)?;
-    let null = params.resolve_null(baseline.is_some())?;
-    let (win, window_kind) = make_window(incidents, window)?;
-    let fpts: Vec<[f64; 2]> = facilities.iter().map(|f| [f.x, f.y]).collect();
-    let fidx = FacilityIndex::new(&fpts);
-    let ipts: Vec<[f64; 2]> = incidents.iter().map(|i| [i.x, i.y]).collect();
-    let nearest: Vec<NearestFacility> = fidx
-        .nearest_many(&ipts)
+    let s = setup(incidents, facilities, window, baseline, params)?;
+    let nearest: Vec<NearestFacility> = s
+        .fidx
+        .nearest_many(&s.ipts)
         .into_iter()
         .map(|(f, d)| NearestFacility {
             facility_index: f,
             distance_m: d,
         })
         .collect();
-    // The convex hull contains every incident by construction (also those on its edge,
-    // which the point-in-polygon test may place either side of).
-    let inside: Vec<usize> = (0..incidents.len())
-        .filter(|&i| window_kind == "convex_hull" || win.contains(ipts[i][0], ipts[i][1]))
-        .collect();
-    let units = analysis_units(incidents, &inside, params.dedup)?;
-    let n = units.chosen(params.dedup).len();
-    if n < params::MIN_INCIDENTS {
-        let min = params::MIN_INCIDENTS;
-        return Err(ProximityError::TooFewIncidents { n, min });
-    }
-    let (reference, ref_info) = null::make_reference(&win, null, baseline, params, opts, &fidx)?;
-    let dist_of = |pts: &[[f64; 2]]| -> Vec<f64> {
-        fidx.nearest_many(pts).into_iter().map(|x| x.1).collect()
-    };
+    let units = analysis_units(incidents, &s.inside, params.dedup)?;
+    check_units(units.chosen(params.dedup).len())?;
+    let (reference, ref_info) = reference(&s, baseline, params, opts)?;
     let dist = VariantDistances {
-        naive: inside.iter().map(|&i| nearest[i].distance_m).collect(),
-        cell: dist_of(&units.cell),
-        subject: units.subject.as_deref().map(dist_of),
+        naive: s.inside.iter().map(|&i| nearest[i].distance_m).collect(),
+        cell: distances(&s.fidx, &units.cell),
+        subject: units.subject.as_deref().map(|u| distances(&s.fidx, u)),
     };
     Ok(Prepared {
-        null,
-        win,
-        window_kind,
-        fidx,
+        null: s.null,
+        win: s.win,
+        window_kind: s.window_kind,
+        fidx: s.fidx,
         nearest,
-        n_inside: inside.len(),
+        n_inside: s.inside.len(),
         units,
         dist,
         reference,
         ref_info,
+    })
+}
+
+/// The global test of [`analyze_with`] alone (`summary.global` and the members describing
+/// it), bit for bit: the same validation, window, null reference, units of the `dedup`
+/// variant and RNG stream, without the per-facility statistics, the other variants, the
+/// histogram, ρ(d) and L_cross. With `dedup = none` the units are not even built.
+///
+/// ```
+/// use hotspots::analysis::proximity::{
+///     ProxFacility, ProxIncident, ProximityOptions, ProximityParams, analyze, global_summary,
+/// };
+/// let incidents: Vec<ProxIncident> = (0..40)
+///     .map(|i| ProxIncident {
+///         x: (i % 8) as f64 * 250.0,
+///         y: (i / 8) as f64 * 400.0,
+///         cell: i,
+///         subject: None,
+///     })
+///     .collect();
+/// let care = [ProxFacility { id: "c1".into(), kind: "care".into(), x: 900.0, y: 800.0 }];
+/// let params = ProximityParams { simulations: 19, ..ProximityParams::default() };
+/// let opts = ProximityOptions::default();
+/// let g = global_summary(&incidents, &care, None, None, &params, &opts).unwrap();
+/// let full = analyze(&incidents, &care, None, None, &params).unwrap();
+/// assert_eq!(g.global, full.summary.global);
+/// ```
+pub fn global_summary(
+    incidents: &[ProxIncident],
+    facilities: &[ProxFacility],
+    window: Option<&MultiPolygon<f64>>,
+    baseline: Option<&[(f64, f64, f64)]>,
+    params: &ProximityParams,
+    opts: &ProximityOptions,
+) -> Result<GlobalSummary, ProximityError> {
+    let s = setup(incidents, facilities, window, baseline, params)?;
+    let (dist, reference, ref_info) = match params.dedup {
+        Dedup::None => {
+            check_units(s.inside.len())?;
+            let (reference, ref_info) = reference(&s, baseline, params, opts)?;
+            let dist = if s.inside.len() == s.ipts.len() {
+                distances(&s.fidx, &s.ipts)
+            } else {
+                let pts: Vec<[f64; 2]> = s.inside.iter().map(|&i| s.ipts[i]).collect();
+                distances(&s.fidx, &pts)
+            };
+            (dist, reference, ref_info)
+        }
+        dedup => {
+            let units = analysis_units(incidents, &s.inside, dedup)?;
+            check_units(units.chosen(dedup).len())?;
+            let (reference, ref_info) = reference(&s, baseline, params, opts)?;
+            (distances(&s.fidx, units.chosen(dedup)), reference, ref_info)
+        }
+    };
+    let global = units::variant_test(params.dedup, &dist, params, &reference);
+    Ok(GlobalSummary {
+        null: s.null,
+        dedup: params.dedup,
+        window: s.window_kind,
+        incidents_input: incidents.len(),
+        incidents_outside_window: incidents.len() - s.inside.len(),
+        reference: ref_info,
+        global,
     })
 }
 

@@ -58,6 +58,26 @@ pub struct RepeatsSummary {
     pub inflation_subject: Option<f64>,
 }
 
+/// The global result alone, as [`global_summary`](super::global_summary) computes it: the
+/// members of [`ProximitySummary`] that describe it, equal to the full analysis's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GlobalSummary {
+    /// Null model used.
+    pub null: NullModel,
+    /// Deduplication of the global result.
+    pub dedup: Dedup,
+    /// `"study_area"` or `"convex_hull"`.
+    pub window: &'static str,
+    /// Incidents given.
+    pub incidents_input: usize,
+    /// Incidents outside the window (left out of the test).
+    pub incidents_outside_window: usize,
+    /// Where the null's reference points come from.
+    pub reference: ReferenceInfo,
+    /// The global test of the `dedup` variant (`ProximitySummary::global`).
+    pub global: GlobalResult,
+}
+
 /// The summary member of the FeatureCollection.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProximitySummary {

@@ -147,31 +147,46 @@ impl VariantDistances {
     }
 }
 
+/// The global test of one variant on the distances `dist` of its units, with the variant's
+/// own RNG stream (`seed`; stream 1 naive, 2 cell, 3 subject).
+pub fn variant_test(
+    dedup: Dedup,
+    dist: &[f64],
+    params: &ProximityParams,
+    reference: &Reference,
+) -> GlobalResult {
+    let (variant, stream) = match dedup {
+        Dedup::None => ("naive", 1),
+        Dedup::Cell => ("cell", 2),
+        Dedup::Subject => ("subject", 3),
+    };
+    let mut r = rng(params.seed, stream);
+    global::global_test(
+        variant,
+        dist,
+        params.radius_m,
+        reference,
+        params.simulations,
+        &mut r,
+    )
+}
+
 /// Global results for the naive, cell and subject variants (each its own RNG stream).
 pub fn repeats_summary(
     dist: &VariantDistances,
     params: &ProximityParams,
     reference: &Reference,
 ) -> RepeatsSummary {
-    let run = |variant: &'static str, d: &[f64], stream: u64| {
-        let mut r = rng(params.seed, stream);
-        global::global_test(
-            variant,
-            d,
-            params.radius_m,
-            reference,
-            params.simulations,
-            &mut r,
-        )
-    };
     let enough = |d: &&Vec<f64>| d.len() >= params::MIN_INCIDENTS;
-    let naive = run("naive", &dist.naive, 1);
-    let cell = Some(&dist.cell).filter(enough).map(|d| run("cell", d, 2));
+    let naive = variant_test(Dedup::None, &dist.naive, params, reference);
+    let cell = Some(&dist.cell)
+        .filter(enough)
+        .map(|d| variant_test(Dedup::Cell, d, params, reference));
     let subject = dist
         .subject
         .as_ref()
         .filter(enough)
-        .map(|d| run("subject", d, 3));
+        .map(|d| variant_test(Dedup::Subject, d, params, reference));
     let inflation = |d: &Option<GlobalResult>| match (naive.z, d.as_ref().and_then(|g| g.z)) {
         (Some(a), Some(b)) if a > 0.0 && b > 0.0 => Some(a / b),
         _ => None,

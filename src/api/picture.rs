@@ -311,24 +311,19 @@ fn proximity_summary(snap: &DatasetSnapshot, rows: &[u32], tier: Tier) -> Value 
         ..Default::default()
     };
     let base = (!baseline.is_empty()).then_some(baseline.as_slice());
-    // only the global figures are shown: the shortest rho(d) curve and L_cross at 0 and the
-    // radius keep the analysis to what the summary needs
-    let opts = proximity::ProximityOptions {
-        rho_points: 2,
-        r_m: Some(vec![0.0, params.radius_m]),
-        ..Default::default()
-    };
-    match proximity::analyze_with(
+    // only the global figures are shown: the global test alone (same window, null and RNG
+    // stream as the full analysis, without its per-facility, rho(d) and L_cross parts)
+    match proximity::global_summary(
         &pts,
         &fac,
         snap.study_area.as_ref().map(|a| &a.metric),
         base,
         &params,
-        &opts,
+        &proximity::ProximityOptions::default(),
     ) {
         Ok(r) => {
-            let g = &r.summary.global;
-            json!({"radius_m": params.radius_m, "null": r.summary.null, "share_within": g.share_within,
+            let g = &r.global;
+            json!({"radius_m": params.radius_m, "null": r.null, "share_within": g.share_within,
                    "expected_share": g.expected_share, "ratio": g.ratio, "p_mc": g.p_mc})
         }
         Err(e) => json!({"error": e.to_string()}),

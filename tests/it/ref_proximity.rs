@@ -7,8 +7,8 @@ use geo::{LineString, MultiPolygon, Polygon};
 use hotspots::analysis::proximity::ks::{kolmogorov_exact_cdf, kolmogorov_limit_cdf};
 use hotspots::analysis::proximity::math::poisson_sf;
 use hotspots::analysis::proximity::{
-    Dedup, NullModel, ProxFacility, ProxIncident, ProximityError, ProximityOptions,
-    ProximityParams, ProximityReport, Window, analyze, analyze_with,
+    Dedup, GlobalSummary, NullModel, ProxFacility, ProxIncident, ProximityError, ProximityOptions,
+    ProximityParams, ProximityReport, Window, analyze, analyze_with, global_summary,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -851,4 +851,227 @@ fn incidents_outside_the_study_area_are_left_out() {
     };
     let e = analyze(&few, &c.facilities, Some(&c.window), None, &p).expect_err("3 cells");
     assert_eq!(e, ProximityError::TooFewIncidents { n: 3, min: 10 });
+}
+
+/// A number of the Zaandam RD CSVs (`;`-separated, decimal comma).
+fn rd_num(s: &str) -> f64 {
+    s.replace(',', ".").parse().expect("number")
+}
+
+/// The rows of a Zaandam `;`-CSV (header and BOM dropped).
+fn zaandam_rows(name: &str) -> Vec<Vec<String>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/zaandam/");
+    let text = std::fs::read_to_string(format!("{path}{name}")).expect("fixture");
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split(';').map(str::to_string).collect())
+        .collect()
+}
+
+fn zaandam_geojson(name: &str) -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/zaandam/");
+    let text = std::fs::read_to_string(format!("{path}{name}")).expect("fixture");
+    serde_json::from_str(&text).expect("geojson")
+}
+
+/// Incidents, facilities, study area and baseline.
+type Zaandam = (
+    Vec<ProxIncident>,
+    Vec<ProxFacility>,
+    MultiPolygon<f64>,
+    Vec<(f64, f64, f64)>,
+);
+
+/// The Zaandam fixture in RD New metres: incidents (cell: their 50 m grid square, subject:
+/// numbered in order of appearance), facilities, study area and baseline.
+fn zaandam() -> Zaandam {
+    use hotspots::crs::{Crs, Transformer};
+    let mut subjects: std::collections::HashMap<String, u32> = Default::default();
+    let incidents: Vec<ProxIncident> = zaandam_rows("incidents_rd.csv")
+        .iter()
+        .map(|r| {
+            let (x, y) = (rd_num(&r[6]), rd_num(&r[7]));
+            let n = subjects.len() as u32;
+            ProxIncident {
+                x,
+                y,
+                cell: ((x / 50.0).floor() as u64) << 32 | (y / 50.0).floor() as u64,
+                subject: (!r[4].is_empty()).then(|| *subjects.entry(r[4].clone()).or_insert(n)),
+            }
+        })
+        .collect();
+    assert!(!subjects.is_empty(), "the fixture has subjects");
+    let t = Transformer::new(Crs::WGS84, Crs::RD_NEW).expect("transformer");
+    let facilities: Vec<ProxFacility> = zaandam_geojson("facilities.geojson")["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .map(|f| {
+            let c = floats(&f["geometry"]["coordinates"]);
+            let (x, y) = t.point(c[0], c[1]).expect("rd");
+            ProxFacility {
+                id: f["properties"]["id"].as_str().expect("id").into(),
+                kind: f["properties"]["kind"].as_str().expect("kind").into(),
+                x,
+                y,
+            }
+        })
+        .collect();
+    let area = zaandam_geojson("study_area.geojson");
+    let geom = &area["features"][0]["geometry"];
+    assert_eq!(geom["type"], "Polygon");
+    let mut rings = geom["coordinates"]
+        .as_array()
+        .expect("rings")
+        .iter()
+        .map(|ring| {
+            LineString::from(
+                ring.as_array()
+                    .expect("ring")
+                    .iter()
+                    .map(|c| {
+                        let c = floats(c);
+                        t.point(c[0], c[1]).expect("rd")
+                    })
+                    .collect::<Vec<(f64, f64)>>(),
+            )
+        });
+    let ext = rings.next().expect("exterior");
+    let window = MultiPolygon(vec![Polygon::new(ext, rings.collect())]);
+    let baseline = zaandam_rows("baseline.csv")
+        .iter()
+        .map(|r| (rd_num(&r[1]), rd_num(&r[2]), rd_num(&r[3])))
+        .collect();
+    (incidents, facilities, window, baseline)
+}
+
+/// `global_summary` against `analyze_with(...).summary`, bit for bit.
+fn assert_global_summary_is_the_analysis(
+    inc: &[ProxIncident],
+    fac: &[ProxFacility],
+    window: Option<&MultiPolygon<f64>>,
+    baseline: Option<&[(f64, f64, f64)]>,
+    p: &ProximityParams,
+) -> GlobalSummary {
+    let o = ProximityOptions::default();
+    let full = analyze_with(inc, fac, window, baseline, p, &o).expect("analysis runs");
+    let g = global_summary(inc, fac, window, baseline, p, &o).expect("summary runs");
+    let (a, b) = (&g.global, &full.summary.global);
+    let bits = |x: Option<f64>| x.map(f64::to_bits);
+    assert_eq!(a.share_within.to_bits(), b.share_within.to_bits());
+    assert_eq!(a.expected_share.to_bits(), b.expected_share.to_bits());
+    assert_eq!(bits(a.ratio), bits(b.ratio));
+    assert_eq!(bits(a.p_mc), bits(b.p_mc));
+    assert_eq!(g.null, full.summary.null);
+    assert_eq!(a, b, "the whole global result");
+    assert_eq!(g.dedup, full.summary.dedup);
+    assert_eq!(g.window, full.summary.window);
+    assert_eq!(g.incidents_input, full.summary.incidents_input);
+    assert_eq!(
+        g.incidents_outside_window,
+        full.summary.incidents_outside_window
+    );
+    assert_eq!(g.reference, full.summary.reference);
+    g
+}
+
+#[test]
+fn global_summary_equals_the_full_analysis_on_zaandam() {
+    let (inc, fac, area, base) = zaandam();
+    let with_outside: Vec<ProxIncident> = inc
+        .iter()
+        .copied()
+        .chain(inc.iter().take(300).map(|i| ProxIncident {
+            x: i.x + 20_000.0,
+            cell: i.cell ^ 1 << 63,
+            ..*i
+        }))
+        .collect();
+    for dedup in [Dedup::None, Dedup::Cell, Dedup::Subject] {
+        for (seed, simulations) in [(1, 99), (7, 999)] {
+            let p = ProximityParams {
+                seed,
+                simulations,
+                dedup,
+                ..ProximityParams::default()
+            };
+            // study area and baseline (the baseline null by default), as the picture runs it
+            let g = assert_global_summary_is_the_analysis(&inc, &fac, Some(&area), Some(&base), &p);
+            assert_eq!((g.null, g.window), (NullModel::Baseline, "study_area"));
+            assert!(g.global.p_mc.is_some() && g.global.ratio.is_some());
+            // the fixture's incidents all lie in the study area: 300 more outside it
+            let g = assert_global_summary_is_the_analysis(
+                &with_outside,
+                &fac,
+                Some(&area),
+                Some(&base),
+                &p,
+            );
+            assert_eq!(g.incidents_outside_window, 300);
+            // study area, CSR despite the baseline
+            let csr = ProximityParams {
+                null: Some(NullModel::Csr),
+                ..p.clone()
+            };
+            let g =
+                assert_global_summary_is_the_analysis(&inc, &fac, Some(&area), Some(&base), &csr);
+            assert_eq!(g.null, NullModel::Csr);
+            // no study area and no baseline: CSR in the convex hull
+            let g = assert_global_summary_is_the_analysis(&inc, &fac, None, None, &p);
+            assert_eq!((g.null, g.window), (NullModel::Csr, "convex_hull"));
+            assert_eq!(g.incidents_outside_window, 0);
+        }
+    }
+}
+
+#[test]
+fn global_summary_gives_the_analysis_errors() {
+    let (inc, fac, area, base) = zaandam();
+    let o = ProximityOptions::default();
+    let code = |w: Option<&MultiPolygon<f64>>,
+                b: Option<&[(f64, f64, f64)]>,
+                i: &[ProxIncident],
+                p: &ProximityParams| {
+        let full = analyze_with(i, &fac, w, b, p, &o)
+            .map(|_| ())
+            .expect_err("fails");
+        let light = global_summary(i, &fac, w, b, p, &o)
+            .map(|_| ())
+            .expect_err("fails");
+        assert_eq!(full.to_string(), light.to_string());
+        full.code()
+    };
+    let baseline = params(NullModel::Baseline);
+    assert_eq!(code(None, None, &inc, &baseline), "baseline_missing");
+    let anon: Vec<ProxIncident> = inc
+        .iter()
+        .map(|i| ProxIncident {
+            subject: None,
+            ..*i
+        })
+        .collect();
+    let subject = ProximityParams {
+        dedup: Dedup::Subject,
+        ..ProximityParams::default()
+    };
+    let e = code(Some(&area), Some(&base), &anon, &subject);
+    assert_eq!(
+        e,
+        ProximityError::NoSubjects.code(),
+        "dedup=subject without subjects"
+    );
+    // nine incidents inside the study area, the rest far outside
+    let few: Vec<ProxIncident> = inc
+        .iter()
+        .take(9)
+        .copied()
+        .chain(
+            inc.iter()
+                .take(20)
+                .map(|i| ProxIncident { x: i.x + 1e6, ..*i }),
+        )
+        .collect();
+    let tf = code(Some(&area), Some(&base), &few, &ProximityParams::default());
+    assert_eq!(tf, ProximityError::TooFewIncidents { n: 0, min: 0 }.code());
 }
