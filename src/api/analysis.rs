@@ -9,8 +9,7 @@ use super::extract::{Caller, Query};
 use super::features::round;
 use super::filters::parse_filter;
 use super::protect::{Guard, Protection};
-use super::render::{FeatureWriter, cached_rendered};
-pub(crate) use super::render::{Rendered, cached_geojson, geojson_response};
+use super::render::{FeatureWriter, Rendered, cached_rendered, geojson_response};
 use crate::analysis::{emerging, hotspot};
 use crate::crs::{Crs, Transformer};
 use crate::index::{DatasetSnapshot, Filter};
@@ -256,15 +255,6 @@ pub(crate) fn feature(id: &str, geometry: Value, properties: Map<String, Value>)
     Value::Object(f)
 }
 
-/// A FeatureCollection with the `summary` foreign member, moving its parts in.
-pub(crate) fn feature_collection(features: Vec<Value>, summary: Value) -> Value {
-    let mut fc = Map::new();
-    fc.insert("type".into(), Value::from("FeatureCollection"));
-    fc.insert("features".into(), Value::Array(features));
-    fc.insert("summary".into(), summary);
-    Value::Object(fc)
-}
-
 pub fn cell_geometry(cell: CellIndex) -> Value {
     let b = cell.boundary();
     let mut ring: Vec<Value> = b
@@ -347,7 +337,8 @@ fn hotspot_error(e: hotspot::HotspotError) -> ApiError {
     ApiError::new(status, e.code(), e.to_string())
 }
 
-fn cells_of(snap: &DatasetSnapshot, rows: &[u32]) -> Vec<CellIndex> {
+/// The stored fine-resolution H3 cells of `rows`.
+pub(crate) fn cells_of(snap: &DatasetSnapshot, rows: &[u32]) -> Vec<CellIndex> {
     rows.iter()
         .filter_map(|&r| CellIndex::try_from(snap.incidents.cell[r as usize]).ok())
         .collect()
@@ -444,8 +435,8 @@ fn hotspot_collection(
     let hidden = hidden_counts_with(&counts, &sc.rules, &diff);
     if guard.noisy() {
         let s = &mut result.summary;
-        s.incidents_total = guard.show(0, -1, s.incidents_total);
-        s.incidents_used = guard.show(0, -1, s.incidents_used);
+        s.incidents_total = guard.show_total(s.incidents_total);
+        s.incidents_used = guard.show_total(s.incidents_used);
     }
     let disclose = |i: usize, _: &hotspot::CellResult, props: &mut Map<String, Value>| {
         if hidden[i] {

@@ -6,14 +6,11 @@
 //! density only on H3 cells no finer than its resolution.
 
 use super::AppState;
-use super::analysis::{
-    cache_key, cached_geojson, cell_geometry, disclosure_json, geojson_response, in_box,
-    own_params, scope,
-};
+use super::analysis::{cache_key, cell_geometry, disclosure_json, in_box, own_params, scope};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
 use super::features::{multipolygon, rfc3339, round, year_month};
-use super::render::{FeatureWriter, cached_rendered};
+use super::render::{FeatureWriter, cached_rendered, geojson_response};
 use crate::analysis::cluster::{self, ClusterParams, ClusterPoint};
 use crate::analysis::density::{self, DensityOutput, DensityParams};
 use crate::analysis::h3grid;
@@ -114,7 +111,7 @@ pub async fn clusters(
     let sc = scope(&q, &snap, &who, None)?;
     let crs = metric(&snap)?;
     let key = cache_key("clusters", &snap, &who, &q);
-    let v = cached_geojson(&st, key.clone(), move || {
+    let v = cached_rendered(&st, key.clone(), move || {
         let inc = &snap.incidents;
         let rows = inc.select(&sc.filter);
         sc.check_size(rows.len())?;
@@ -128,7 +125,7 @@ pub async fn clusters(
         let result = cluster::cluster_points(&pts, &params).map_err(cluster_error)?;
         let to_wgs = Transformer::new(crs, Crs::WGS84)?;
         let min = sc.rules.min_count;
-        let mut features = Vec::new();
+        let mut out = FeatureWriter::new();
         let mut left_out = 0;
         for c in &result.clusters {
             if (c.count as u64) < u64::from(min) {
@@ -159,7 +156,7 @@ pub async fn clusters(
             }) {
                 continue;
             }
-            features.push(json!({"type": "Feature", "id": c.cluster_id, "geometry": multipolygon(&w, Crs::WGS84),
+            out.push(&json!({"type": "Feature", "id": c.cluster_id, "geometry": multipolygon(&w, Crs::WGS84),
                 "properties": {
                     "cluster_id": c.cluster_id, "count": c.count, "distinct_locations": c.distinct_locations,
                     "categories": named_counts(&c.category_counts, &inc.categories, min),
@@ -167,13 +164,13 @@ pub async fn clusters(
                     "first_occurred_at": first, "last_occurred_at": last,
                     "stability": c.stability, "persistence": c.persistence,
                     "polygon_kind": if who.tier == Tier::Private { json!(c.polygon_kind) } else { json!("h3_cells_res10") },
-                    "count_suppressed": false}}));
+                    "count_suppressed": false}}), false)?;
         }
         let summary = json!({"method": result.method, "params": format!("{params:?}"), "n_points": result.n_points,
             "n_clusters": result.n_clusters, "noise_count": result.noise_count,
-            "clusters_below_threshold_left_out": left_out, "n_features": features.len(),
+            "clusters_below_threshold_left_out": left_out, "n_features": out.len(),
             "distances": format!("metres in {crs}"), "disclosure": disclosure_json(&sc, &who)});
-        Ok(super::analysis::feature_collection(features, summary))
+        out.finish(&summary)
     })
     .await?;
     geojson_response(v, &key, &headers)

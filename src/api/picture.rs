@@ -4,7 +4,7 @@
 //! spots and the proximity summary, all under the caller's tier rules.
 
 use super::AppState;
-use super::analysis::{cache_key, cached, disclosure_json, scope, snapshot};
+use super::analysis::{cache_key, cached, cells_of, disclosure_json, scope, snapshot};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
 use super::features::year_month;
@@ -187,12 +187,6 @@ fn month_start_of(m: u64) -> i64 {
     crate::analysis::emerging::TimeBin::Month.start_of(m as i64)
 }
 
-fn fine_cells(snap: &DatasetSnapshot, rows: &[u32]) -> Vec<h3o::CellIndex> {
-    rows.iter()
-        .filter_map(|&r| h3o::CellIndex::try_from(snap.incidents.cell[r as usize]).ok())
-        .collect()
-}
-
 /// `since` (issue 7, monitoring): hot spots of the window of the picture's length ending at
 /// `s` against the picture's window (`analysis::monitor`), subjects newly known to several
 /// organisations (pseudonyms at the private tier only), and the reports since `s`.
@@ -209,8 +203,7 @@ fn changes_since(
     // res 8 has a few dozen cells in a town: too coarse for Gi* with FDR
     let res = r.max_resolution.min(9);
     let area = snap.study_area.as_ref().map(|a| &a.wgs84);
-    let hot = match monitor::hot_changes(&fine_cells(snap, then), &fine_cells(snap, now), area, res)
-    {
+    let hot = match monitor::hot_changes(&cells_of(snap, then), &cells_of(snap, now), area, res) {
         Ok(h) => json!(h),
         Err(e) => json!({"error": e.to_string()}),
     };
@@ -251,10 +244,7 @@ fn changes_since(
 }
 
 fn top_hot_spots(snap: &DatasetSnapshot, rows: &[u32], res: u8, tier: Tier) -> Value {
-    let cells: Vec<h3o::CellIndex> = rows
-        .iter()
-        .filter_map(|&r| h3o::CellIndex::try_from(snap.incidents.cell[r as usize]).ok())
-        .collect();
+    let cells = cells_of(snap, rows);
     let p = hotspot::HotspotParams {
         resolution: Some(res),
         k: Some(1),

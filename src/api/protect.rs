@@ -74,6 +74,8 @@ pub(crate) struct Guard {
     noise: bool,
     min_count: u32,
     keys: HashMap<(u64, i64), u64>,
+    /// Key of a total over all the rows (`with_total`).
+    total_key: Option<u64>,
     unsafe_groups: HashSet<(u64, i64)>,
 }
 
@@ -89,6 +91,7 @@ impl Guard {
             noise: false,
             min_count: 1,
             keys: HashMap::new(),
+            total_key: None,
             unsafe_groups: HashSet::new(),
         }
     }
@@ -141,6 +144,7 @@ impl Guard {
             noise: p.noise,
             min_count: sc.rules.min_count,
             keys,
+            total_key: None,
             unsafe_groups,
         }
     }
@@ -160,16 +164,24 @@ impl Guard {
         cellkey::noisy(count, key, self.min_count)
     }
 
-    /// Adds the key of a total over all `rows`, shown with `show(0, -1, total)`.
+    /// Adds the key of a total over all `rows`, shown with [`Guard::show_total`].
     pub fn with_total(mut self, snap: &DatasetSnapshot, rows: &[u32]) -> Guard {
         if self.noise && snap.incidents.rkey.len() == snap.incidents.len() {
-            let key: u64 = rows
-                .iter()
-                .map(|&r| u64::from(snap.incidents.rkey[r as usize]))
-                .sum();
-            self.keys.insert((0, -1), key);
+            self.total_key = Some(
+                rows.iter()
+                    .map(|&r| u64::from(snap.incidents.rkey[r as usize]))
+                    .sum(),
+            );
         }
         self
+    }
+
+    /// The published value of the total given to [`Guard::with_total`].
+    pub fn show_total(&self, count: u64) -> u64 {
+        match self.total_key {
+            Some(key) if self.noise => cellkey::noisy(count, key, self.min_count),
+            _ => count,
+        }
     }
 
     /// Whether the guard perturbs counts.

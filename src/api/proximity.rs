@@ -3,14 +3,11 @@
 //! private tier only).
 
 use super::AppState;
-use super::analysis::{
-    Scope, cache_key, cached_geojson, disclosure_json, geojson_response, own_params_except, scope,
-    snapshot,
-};
+use super::analysis::{Scope, cache_key, disclosure_json, own_params_except, scope, snapshot};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
 use super::features::round;
-use super::render::{FeatureWriter, cached_rendered};
+use super::render::{FeatureWriter, cached_geojson, cached_rendered, geojson_response};
 use crate::analysis::proximity::{
     self, FacilityStats, ProxFacility, ProxIncident, ProximityError, ProximityParams,
     ProximityReport,
