@@ -198,8 +198,13 @@ pub(crate) fn scope(
         notes.push("counts carry cell-key noise of at most 2 (dataset setting noise)".into());
     }
     if protection.unrestricted.is_some() {
+        let atoms = match (protection.by_category, protection.by_source) {
+            (true, true) => "category and source pair",
+            (true, false) => "category",
+            _ => "source",
+        };
         notes.push(format!(
-            "restricted by category or source: a cell is shown only when each category and source in it has 0 or at least {} incidents",
+            "restricted by category or source: a cell is shown only when each {atoms} in it has 0 or at least {} incidents",
             rules.min_count
         ));
     }
