@@ -8,6 +8,7 @@ pub mod cancel;
 pub mod config;
 pub mod crs;
 pub mod demo;
+pub mod h3bits;
 pub mod index;
 pub mod ingest;
 pub mod model;

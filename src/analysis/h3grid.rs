@@ -26,6 +26,7 @@ use h3o::{CellIndex, Resolution};
 use serde::{Deserialize, Serialize};
 
 use super::hotspot::HotspotError;
+use crate::h3bits::CellMap;
 
 /// Largest k-ring size accepted.
 pub const MAX_K: u32 = 20;
@@ -102,6 +103,42 @@ impl CellSetRule {
 /// Converts a numeric resolution, rejecting values outside 0..=15.
 pub fn resolution(res: u8) -> Result<Resolution, HotspotError> {
     Resolution::try_from(res).map_err(|_| HotspotError::ResolutionOutOfRange { resolution: res })
+}
+
+/// Incidents as H3 cells of one fine resolution, counted per coarser cell on demand: a slice
+/// of cells (one per incident), or the incident columns of a snapshot.
+pub trait IncidentCells {
+    /// Number of incidents.
+    fn total(&self) -> u64;
+    /// The resolution of the incident cells (all equal; errors when there are none or they
+    /// differ).
+    fn fine_resolution(&self) -> Result<u8, HotspotError>;
+    /// Incidents per cell at `res` (not finer than the incidents): `(cells ascending, counts)`.
+    fn aggregate(&self, res: Resolution) -> (Vec<CellIndex>, Vec<u32>);
+}
+
+impl IncidentCells for [CellIndex] {
+    fn total(&self) -> u64 {
+        self.len() as u64
+    }
+    fn fine_resolution(&self) -> Result<u8, HotspotError> {
+        super::hotspot::fine_resolution(self)
+    }
+    fn aggregate(&self, res: Resolution) -> (Vec<CellIndex>, Vec<u32>) {
+        aggregate(self, res)
+    }
+}
+
+impl IncidentCells for Vec<CellIndex> {
+    fn total(&self) -> u64 {
+        self.as_slice().total()
+    }
+    fn fine_resolution(&self) -> Result<u8, HotspotError> {
+        self.as_slice().fine_resolution()
+    }
+    fn aggregate(&self, res: Resolution) -> (Vec<CellIndex>, Vec<u32>) {
+        aggregate(self, res)
+    }
 }
 
 /// Counts incidents per analysis cell: `(cells sorted ascending, counts)`.
@@ -261,13 +298,13 @@ pub struct CellGrid {
 impl CellGrid {
     /// Builds the cell set at `res` (k-ring hull of size `k`, or the study area) and counts.
     pub fn build(
-        incidents: &[CellIndex],
+        incidents: &(impl IncidentCells + ?Sized),
         study_area: Option<&MultiPolygon<f64>>,
         res: Resolution,
         k: u32,
         max_cells: usize,
     ) -> Result<Self, HotspotError> {
-        let (agg_cells, agg_counts) = aggregate(incidents, res);
+        let (agg_cells, agg_counts) = incidents.aggregate(res);
         let (rule, cells) = match study_area {
             Some(area) => (
                 CellSetRule::StudyArea,
@@ -319,9 +356,6 @@ struct CellLookup {
     map: CellMap<u32>,
 }
 
-/// Hash map keyed by 64-bit H3 indexes.
-type CellMap<V> = std::collections::HashMap<u64, V, std::hash::BuildHasherDefault<MulHasher>>;
-
 impl CellLookup {
     fn new(cells: &[CellIndex]) -> Self {
         let mut map = CellMap::with_capacity_and_hasher(cells.len(), Default::default());
@@ -333,25 +367,6 @@ impl CellLookup {
 
     fn get(&self, c: CellIndex) -> Option<u32> {
         self.map.get(&u64::from(c)).copied()
-    }
-}
-
-/// Fibonacci-style multiplicative hasher for u64 keys.
-#[derive(Default)]
-struct MulHasher(u64);
-
-impl std::hash::Hasher for MulHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        let h = (v ^ (v >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.0 = h ^ (h >> 32);
     }
 }
 

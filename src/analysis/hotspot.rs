@@ -52,7 +52,7 @@ use h3o::CellIndex;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::h3grid::{self, CellGrid, CellSetRule, Kernel, Neighbours};
+use super::h3grid::{self, CellGrid, CellSetRule, IncidentCells, Kernel, Neighbours};
 use super::moran::{self, Draws, GlobalMoran, LmiLabel};
 use super::optimized::{self, ScaleChoice};
 use super::stats::{self, Alternative};
@@ -278,6 +278,9 @@ impl HotspotParams {
 /// One analysed cell.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CellResult {
+    /// The cell.
+    #[serde(skip)]
+    pub cell: CellIndex,
     /// H3 index as a hex string.
     pub h3: String,
     /// Incidents in the cell.
@@ -465,7 +468,7 @@ pub fn gi_pseudo_p(
 /// Runs the analysis on incidents stored as H3 cells (one per incident, all at the same fine
 /// resolution), optionally inside a WGS84 lon/lat study area.
 pub fn run(
-    incidents: &[CellIndex],
+    incidents: &(impl IncidentCells + ?Sized),
     study_area: Option<&MultiPolygon<f64>>,
     params: &HotspotParams,
 ) -> Result<HotspotResult, HotspotError> {
@@ -522,15 +525,18 @@ pub fn run(
         ),
     };
     let cells = cell_results(&grid, &nb, &gi, lmi.as_ref());
-    let summary = summarise(&grid, &nb, &gi, params, incidents.len() as u64, fdr, choice);
+    let summary = summarise(&grid, &nb, &gi, params, incidents.total(), fdr, choice);
     Ok(HotspotResult { cells, summary })
 }
 
 /// Parameter ranges, incident resolution and count; returns the fine resolution.
-fn check_input(incidents: &[CellIndex], params: &HotspotParams) -> Result<u8, HotspotError> {
+fn check_input(
+    incidents: &(impl IncidentCells + ?Sized),
+    params: &HotspotParams,
+) -> Result<u8, HotspotError> {
     params.validate()?;
-    let fine = fine_resolution(incidents)?;
-    let total = incidents.len() as u64;
+    let fine = incidents.fine_resolution()?;
+    let total = incidents.total();
     if total < MIN_INCIDENTS {
         return Err(HotspotError::TooFewIncidents {
             found: total,
@@ -588,6 +594,7 @@ fn cell_results(
 ) -> Vec<CellResult> {
     (0..grid.cells.len())
         .map(|i| CellResult {
+            cell: grid.cells[i],
             h3: grid.cells[i].to_string(),
             count: grid.counts[i],
             gi_z: gi.z[i],

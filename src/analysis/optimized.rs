@@ -30,7 +30,7 @@ use serde::Serialize;
 use geo::MultiPolygon;
 use h3o::{CellIndex, LatLng, Resolution};
 
-use super::h3grid::{self, CellGrid, Kernel, Neighbours};
+use super::h3grid::{self, CellGrid, IncidentCells, Kernel, Neighbours};
 use super::hotspot::{HotspotError, MAX_LINKS};
 use super::moran;
 
@@ -87,16 +87,14 @@ pub struct ScaleChoice {
 
 /// Chooses the missing resolution and/or k (see module docs).
 pub fn choose_scale(
-    incidents: &[CellIndex],
+    incidents: &(impl IncidentCells + ?Sized),
     study_area: Option<&MultiPolygon<f64>>,
     resolution: Option<u8>,
     k: Option<u32>,
     fine: u8,
     max_cells: usize,
 ) -> Result<ScaleChoice, HotspotError> {
-    let mut unique: Vec<CellIndex> = incidents.to_vec();
-    unique.sort_unstable();
-    unique.dedup();
+    let unique = incidents.aggregate(h3grid::resolution(fine)?).0;
     let pts = local_metres(&unique);
     let nn = nearest_distances(&pts, 1, MAX_NN_QUERIES);
     let (kept, outliers) = drop_outliers(&nn);
@@ -164,7 +162,7 @@ pub fn choose_scale(
 /// Lowers a chosen k until its k-ring hull fits within `max_cells` (k = 1 always fits: it
 /// was checked when the resolution was chosen).
 fn shrink_k_to_fit(
-    incidents: &[CellIndex],
+    incidents: &(impl IncidentCells + ?Sized),
     study_area: Option<&MultiPolygon<f64>>,
     max_cells: usize,
     choice: &mut ScaleChoice,
@@ -194,7 +192,7 @@ fn shrink_k_to_fit(
 /// features: the study-area cells, or without a study area the non-empty cells only (a
 /// k-dependent hull would add ever more zero cells and inflate z with k).
 fn choose_k(
-    incidents: &[CellIndex],
+    incidents: &(impl IncidentCells + ?Sized),
     study_area: Option<&MultiPolygon<f64>>,
     max_cells: usize,
     choice: &mut ScaleChoice,

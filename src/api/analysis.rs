@@ -9,12 +9,15 @@ use super::extract::{Caller, Query};
 use super::features::round;
 use super::filters::parse_filter;
 use super::protect::{Guard, Protection};
-use super::render::{FeatureWriter, Rendered, cached_rendered, geojson_response};
+use super::render::{
+    FeatureWriter, Rendered, cached_rendered, geojson_response, write_cell_polygon, write_f64,
+};
+use crate::analysis::h3grid::IncidentCells;
 use crate::analysis::{emerging, hotspot};
 use crate::crs::{Crs, Transformer};
-use crate::index::{DatasetSnapshot, Filter};
-use crate::model::DatasetId;
+use crate::index::{DatasetSnapshot, Filter, Incidents};
 use crate::model::Tier;
+use crate::model::{DatasetId, FINE_RES};
 use crate::privacy::Principal;
 use crate::privacy::disclosure::{
     CellRules, DisclosureError, hidden_counts_with, is_sensitive, rules_for,
@@ -342,6 +345,37 @@ fn hotspot_error(e: hotspot::HotspotError) -> ApiError {
     ApiError::new(status, e.code(), e.to_string())
 }
 
+/// A snapshot's incidents (all, or the selected rows) as input of the H3 analyses, counted
+/// per cell through the snapshot's cell columns (`index::CellColumn`).
+pub(crate) struct SnapshotCells<'a> {
+    pub inc: &'a Incidents,
+    pub rows: Option<&'a [u32]>,
+}
+
+impl IncidentCells for SnapshotCells<'_> {
+    fn total(&self) -> u64 {
+        self.rows.map_or(self.inc.len(), <[u32]>::len) as u64
+    }
+    fn fine_resolution(&self) -> Result<u8, hotspot::HotspotError> {
+        match self.total() {
+            0 => Err(hotspot::HotspotError::TooFewIncidents {
+                found: 0,
+                min: hotspot::MIN_INCIDENTS,
+            }),
+            _ => Ok(FINE_RES),
+        }
+    }
+    fn aggregate(&self, res: h3o::Resolution) -> (Vec<CellIndex>, Vec<u32>) {
+        let c = self.inc.cells_at(u8::from(res)).count(self.rows);
+        // the column holds valid cells only
+        c.cells
+            .into_iter()
+            .zip(c.counts)
+            .filter_map(|(cell, n)| Some((CellIndex::try_from(cell).ok()?, n)))
+            .unzip()
+    }
+}
+
 /// The stored fine-resolution H3 cells of `rows`.
 pub(crate) fn cells_of(snap: &DatasetSnapshot, rows: &[u32]) -> Vec<CellIndex> {
     rows.iter()
@@ -366,9 +400,13 @@ pub async fn hotspots(
     }
     let key = cache_key("hotspots", &snap, &who, &q);
     let v = cached_rendered(&st, key.clone(), move || {
-        let rows = snap.incidents.select(&sc.filter);
-        sc.check_size(rows.len())?;
-        let cells = cells_of(&snap, &rows);
+        let inc = &snap.incidents;
+        // all incidents need no row list (the guard reads rows only when it protects)
+        let rows =
+            (!sc.filter.is_empty() || sc.protection.active()).then(|| inc.select(&sc.filter));
+        let rows = rows.as_deref();
+        sc.check_size(rows.map_or(inc.len(), <[u32]>::len))?;
+        let cells = SnapshotCells { inc, rows };
         let area = snap.study_area.as_ref().map(|a| &a.wgs84);
         let mut result =
             hotspot::run(&cells, area, &params).map_err(|e| hotspot_run_error(e, &sc.rules))?;
@@ -381,8 +419,9 @@ pub async fn hotspots(
             result =
                 hotspot::run(&cells, area, &capped).map_err(|e| hotspot_run_error(e, &sc.rules))?;
         }
-        let guard = Guard::build(&snap, &sc, &rows, result.summary.resolution, &|_| 0)
-            .with_total(&snap, &rows);
+        let rows = rows.unwrap_or_default();
+        let guard = Guard::build(&snap, &sc, rows, result.summary.resolution, &|_| 0)
+            .with_total(&snap, rows);
         hotspot_collection(result, &sc, &who, &guard)
     })
     .await?;
@@ -435,7 +474,7 @@ fn hotspot_collection(
     guard: &Guard,
 ) -> ApiResult<Rendered> {
     let counts: Vec<u64> = result.cells.iter().map(|c| u64::from(c.count)).collect();
-    let cells: Vec<u64> = result.cells.iter().map(|c| h3_u64(&c.h3)).collect();
+    let cells: Vec<u64> = result.cells.iter().map(|c| u64::from(c.cell)).collect();
     let diff: Vec<bool> = cells.iter().map(|&c| guard.differencing(c, 0)).collect();
     let hidden = hidden_counts_with(&counts, &sc.rules, &diff);
     if guard.noisy() {
@@ -443,24 +482,71 @@ fn hotspot_collection(
         s.incidents_total = guard.show_total(s.incidents_total);
         s.incidents_used = guard.show_total(s.incidents_used);
     }
-    let disclose = |i: usize, _: &hotspot::CellResult, props: &mut Map<String, Value>| {
-        if hidden[i] {
-            props.insert("count".into(), Value::Null);
-        } else if guard.noisy() {
-            props.insert("count".into(), json!(guard.show(cells[i], 0, counts[i])));
+    // exact z-scores of neighbourhoods with one hidden cell solve for its count: the open
+    // tier gets the confidence bins (and labels) only
+    let exact = sc.rules.tier != Tier::Open;
+    let mut out = FeatureWriter::new();
+    for (i, c) in result.cells.iter().enumerate() {
+        if !in_box(c.cell, sc.out_box) {
+            continue;
         }
-        if sc.rules.tier == Tier::Open {
-            // exact z-scores of neighbourhoods with one hidden cell solve for its count: the
-            // open tier gets the confidence bins (and labels) only
-            for k in ["gi_z", "gi_p", "gi_p_sim", "lmi_i", "lmi_z", "lmi_p"] {
-                if props.contains_key(k) {
-                    props.insert(k.into(), Value::Null);
-                }
+        let count = (!hidden[i]).then(|| guard.show(cells[i], 0, counts[i]));
+        out.push_with(hidden[i], |b| {
+            write_hotspot_feature(b, c, count, exact, hidden[i]);
+        });
+    }
+    let mut summary = serde_json::to_value(&result.summary).map_err(ApiError::internal)?;
+    summary["n_features"] = json!(out.len());
+    summary["disclosure"] = disclosure_json(sc, who);
+    out.finish(&summary)
+}
+
+/// One hot-spot cell as a GeoJSON Feature, written straight into the body (the bytes that
+/// `serde_json` writes for the cell's `Value`, keys in its sorted order, without building
+/// one). `exact`: whether z-scores and p-values are shown.
+fn write_hotspot_feature(
+    b: &mut Vec<u8>,
+    c: &hotspot::CellResult,
+    count: Option<u64>,
+    exact: bool,
+    hidden: bool,
+) {
+    use std::io::Write as _;
+    let float = |b: &mut Vec<u8>, key: &str, v: Option<f64>| {
+        if let Some(v) = v {
+            let _ = write!(b, ",\"{key}\":");
+            match exact {
+                true => write_f64(b, v),
+                false => b.extend_from_slice(b"null"),
             }
         }
-        hidden[i]
     };
-    cell_collection(&result.cells, |c| &c.h3, disclose, &result.summary, sc, who)
+    b.extend_from_slice(b"{\"geometry\":");
+    write_cell_polygon(b, c.cell);
+    let _ = write!(b, ",\"id\":\"{}\",\"properties\":{{\"count\":", c.h3);
+    match count {
+        Some(n) => {
+            let _ = write!(b, "{n}");
+        }
+        None => b.extend_from_slice(b"null"),
+    }
+    let _ = write!(b, ",\"count_suppressed\":{hidden},\"gi_bin\":{}", c.gi_bin);
+    float(b, "gi_p", Some(c.gi_p));
+    float(b, "gi_p_sim", c.gi_p_sim);
+    float(b, "gi_z", Some(c.gi_z));
+    let _ = write!(b, ",\"h3\":\"{}\"", c.h3);
+    float(b, "lmi_i", c.lmi_i);
+    if let Some(l) = c.lmi_label {
+        b.extend_from_slice(b",\"lmi_label\":");
+        let _ = serde_json::to_writer(&mut *b, &l);
+    }
+    float(b, "lmi_p", c.lmi_p);
+    float(b, "lmi_z", c.lmi_z);
+    let _ = write!(
+        b,
+        ",\"n_neighbors\":{}}},\"type\":\"Feature\"}}",
+        c.n_neighbors
+    );
 }
 
 fn emerging_error(e: emerging::EmergingError) -> ApiError {
@@ -670,4 +756,75 @@ pub async fn emerging_compare(
     })
     .await?;
     geojson_response(v, &key, &headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use h3o::{LatLng, Resolution};
+
+    /// The feature as the `Value` path wrote it before the direct writer: the cell serialised,
+    /// its count replaced or nulled, exact figures nulled at the open tier, the polygon.
+    fn via_value(
+        c: &hotspot::CellResult,
+        count: Option<u64>,
+        exact: bool,
+        hidden: bool,
+    ) -> Vec<u8> {
+        let Ok(Value::Object(mut props)) = serde_json::to_value(c) else {
+            panic!("object");
+        };
+        props.insert("count".into(), json!(count));
+        if !exact {
+            for k in ["gi_z", "gi_p", "gi_p_sim", "lmi_i", "lmi_z", "lmi_p"] {
+                if props.contains_key(k) {
+                    props.insert(k.into(), Value::Null);
+                }
+            }
+        }
+        props.insert("count_suppressed".into(), json!(hidden));
+        serde_json::to_vec(&feature(&c.h3, cell_geometry(c.cell), props)).expect("json")
+    }
+
+    #[test]
+    fn the_direct_writer_writes_the_bytes_of_the_value_path() {
+        let mut cells = Vec::new();
+        for i in 0..400 {
+            let (a, b) = ((i * 37 % 101) as f64, (i * 53 % 97) as f64);
+            let ll = LatLng::new(52.40 + a * 2e-4 + f64::from(i % 7) * 1e-3, 4.80 + b * 3e-4)
+                .expect("ll");
+            cells.push(ll.to_cell(Resolution::Twelve));
+        }
+        for method in [hotspot::Method::Gistar, hotspot::Method::LocalMoran] {
+            let p = hotspot::HotspotParams {
+                method,
+                resolution: Some(9),
+                k: Some(1),
+                permutations: Some(99),
+                ..Default::default()
+            };
+            let r = hotspot::run(&cells, None, &p).expect("runs");
+            assert!(r.cells.len() > 10);
+            for (i, c) in r.cells.iter().enumerate() {
+                for (count, exact, hidden) in [
+                    (Some(u64::from(c.count)), true, false),
+                    (None, false, true),
+                    (Some(u64::from(c.count) + 1), false, false),
+                ] {
+                    let mut b = Vec::new();
+                    write_hotspot_feature(&mut b, c, count, exact, hidden);
+                    // twice: the second polygon comes from the cache
+                    let mut again = Vec::new();
+                    write_hotspot_feature(&mut again, c, count, exact, hidden);
+                    let want = via_value(c, count, exact, hidden);
+                    assert_eq!(
+                        String::from_utf8_lossy(&b),
+                        String::from_utf8_lossy(&want),
+                        "cell {i}"
+                    );
+                    assert_eq!(again, want);
+                }
+            }
+        }
+    }
 }

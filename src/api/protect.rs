@@ -22,7 +22,7 @@ use crate::index::DatasetSnapshot;
 use crate::index::Filter;
 use crate::model::Tier;
 use crate::privacy::cellkey;
-use h3o::{CellIndex, Resolution};
+use h3o::Resolution;
 use std::collections::{HashMap, HashSet};
 
 /// What the scope needs to know to build guards: set by `analysis::scope`.
@@ -80,8 +80,7 @@ pub(crate) struct Guard {
 }
 
 fn cell_at(snap: &DatasetSnapshot, row: u32, res: Resolution) -> Option<u64> {
-    let c = CellIndex::try_from(snap.incidents.cell[row as usize]).ok()?;
-    c.parent(res).map(u64::from)
+    snap.incidents.cells_at(u8::from(res)).cell_of(row)
 }
 
 impl Guard {

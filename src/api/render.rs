@@ -4,10 +4,13 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::features::round;
+use crate::h3bits::CellMap;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use h3o::CellIndex;
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// A GeoJSON answer serialised once, with what the audit log records of it.
 pub struct Rendered {
@@ -49,6 +52,17 @@ impl FeatureWriter {
         Ok(())
     }
 
+    /// Appends one feature that `write` writes as JSON bytes; `hidden` when it has a
+    /// suppressed count.
+    pub fn push_with(&mut self, hidden: bool, write: impl FnOnce(&mut Vec<u8>)) {
+        if self.n > 0 {
+            self.buf.push(b',');
+        }
+        write(&mut self.buf);
+        self.n += 1;
+        self.hidden += usize::from(hidden);
+    }
+
     /// Features written so far.
     pub fn len(&self) -> usize {
         self.n
@@ -68,6 +82,54 @@ impl FeatureWriter {
             hidden: self.hidden,
         })
     }
+}
+
+/// A JSON number exactly as `serde_json` writes an `f64` (`null` when not finite).
+pub fn write_f64(out: &mut Vec<u8>, v: f64) {
+    // writing into a Vec<u8> cannot fail
+    let _ = serde_json::to_writer(&mut *out, &v);
+}
+
+/// A JSON string as `serde_json` writes it.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Polygon outlines already written, keyed by cell: an outline never changes, and computing
+/// one costs ~0.6 µs (20 ms for the 33,000 cells of a res-10 answer at 1M incidents). At most
+/// [`MAX_POLYGONS`] (~25 MB); emptied when full.
+static POLYGONS: std::sync::LazyLock<RwLock<CellMap<Box<[u8]>>>> =
+    std::sync::LazyLock::new(Default::default);
+const MAX_POLYGONS: usize = 100_000;
+
+/// Writes the GeoJSON Polygon of an H3 cell (counter-clockwise, closed, 7 decimals): the same
+/// bytes as `serde_json` writes for [`super::analysis::cell_geometry`].
+pub fn write_cell_polygon(out: &mut Vec<u8>, cell: CellIndex) {
+    let key = u64::from(cell);
+    if let Some(p) = POLYGONS.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        out.extend_from_slice(p);
+        return;
+    }
+    let mut p = Vec::with_capacity(256);
+    p.extend_from_slice(b"{\"coordinates\":[[");
+    let b = cell.boundary();
+    for (j, ll) in b.iter().chain(b.iter().take(1)).enumerate() {
+        if j > 0 {
+            p.push(b',');
+        }
+        p.push(b'[');
+        write_f64(&mut p, round(ll.lng(), 7));
+        p.push(b',');
+        write_f64(&mut p, round(ll.lat(), 7));
+        p.push(b']');
+    }
+    p.extend_from_slice(b"]],\"type\":\"Polygon\"}");
+    out.extend_from_slice(&p);
+    let mut map = POLYGONS.write().unwrap_or_else(|e| e.into_inner());
+    if map.len() >= MAX_POLYGONS {
+        map.clear();
+    }
+    map.insert(key, p.into_boxed_slice());
 }
 
 /// A FeatureCollection `Value` rendered (for answers small enough to build as a tree).

@@ -6,8 +6,10 @@
 //! and in an R-tree of metric coordinates; per incident about 64 bytes of columns plus the
 //! R-tree leaf (24 bytes) and its share of inner nodes.
 
+mod cells;
 mod filter;
 
+pub use cells::{CellColumn, CellColumns, CellCounts};
 pub use filter::{Filter, TimeRange, month_end, month_start};
 
 use crate::crs::Crs;
@@ -46,6 +48,8 @@ pub struct Incidents {
     pub sources: Vec<String>,
     pub subjects: Vec<String>,
     pub tree: RTree<IndexedPoint>,
+    /// `cell` at coarser resolutions, built on first use (`cells_at`).
+    pub columns: CellColumns,
 }
 
 impl Incidents {
@@ -71,7 +75,8 @@ impl Incidents {
             .position(|c| c == name)
             .map(|i| i as u16)
     }
-    /// Bytes held by the columns and the R-tree (an estimate of the tree's inner nodes).
+    /// Bytes held by the columns (with the cell columns built so far) and the R-tree (an
+    /// estimate of the tree's inner nodes).
     pub fn heap_bytes(&self) -> usize {
         let n = self.fid.capacity();
         n * (8 * 6)
@@ -80,6 +85,7 @@ impl Incidents {
             + self.subject.capacity() * 4
             + self.cell.capacity() * 8
             + self.rkey.capacity()
+            + self.columns.heap_bytes()
             + self.tree.size() * std::mem::size_of::<IndexedPoint>() * 11 / 10
             + self
                 .subjects

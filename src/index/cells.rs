@@ -1,0 +1,231 @@
+//! The incidents' H3 cells at coarser resolutions, built once per snapshot and resolution
+//! (on first use) so that an analysis counts a selection per cell with one array increment per
+//! incident: no per-request validation of the stored cells, no parent computation, no hashing.
+
+use super::{Filter, Incidents};
+use crate::h3bits::{self, CellMap};
+use std::sync::OnceLock;
+
+/// Sentinel of a row without a cell at the column's resolution (an invalid stored cell, or
+/// one coarser than the resolution).
+const NONE: u32 = u32::MAX;
+
+/// Every incident's cell at one resolution, as an index into the sorted distinct cells.
+pub struct CellColumn {
+    pub resolution: u8,
+    /// The distinct cells holding at least one incident, ascending.
+    pub cells: Vec<u64>,
+    /// Per row, the position of its cell in `cells` (`u32::MAX`: none).
+    of_row: Vec<u32>,
+    /// Incidents per cell over all rows (the unfiltered answer).
+    all: Vec<u32>,
+}
+
+/// Cells of a selection at one resolution: ascending, each with at least one incident.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CellCounts {
+    pub cells: Vec<u64>,
+    pub counts: Vec<u32>,
+}
+
+impl CellColumn {
+    fn build(fine: &[u64], res: u8) -> CellColumn {
+        let valid = |c: u64| h3o::CellIndex::try_from(c).is_ok() && h3bits::resolution(c) >= res;
+        let mut slot: CellMap<u32> = CellMap::default();
+        let mut first: Vec<u64> = Vec::new();
+        let mut of_row: Vec<u32> = Vec::with_capacity(fine.len());
+        // the parent of the previous row is often the same (rows come in batches of nearby
+        // incidents): skip the lookup then
+        let (mut last_cell, mut last_slot) = (u64::MAX, NONE);
+        for &c in fine {
+            let s = if c == last_cell {
+                last_slot
+            } else if valid(c) {
+                let p = h3bits::parent(c, res);
+                let next = first.len() as u32;
+                let s = *slot.entry(p).or_insert(next);
+                if s == next {
+                    first.push(p);
+                }
+                s
+            } else {
+                NONE
+            };
+            (last_cell, last_slot) = (c, s);
+            of_row.push(s);
+        }
+        // renumber the slots in cell order
+        let mut order: Vec<u32> = (0..first.len() as u32).collect();
+        order.sort_unstable_by_key(|&s| first[s as usize]);
+        let mut rank = vec![0u32; order.len()];
+        for (r, &s) in order.iter().enumerate() {
+            rank[s as usize] = r as u32;
+        }
+        let mut all = vec![0u32; order.len()];
+        for s in &mut of_row {
+            if *s != NONE {
+                *s = rank[*s as usize];
+                all[*s as usize] += 1;
+            }
+        }
+        CellColumn {
+            resolution: res,
+            cells: order.iter().map(|&s| first[s as usize]).collect(),
+            of_row,
+            all,
+        }
+    }
+
+    /// Incidents per cell of `rows` (all rows when `None`).
+    pub fn count(&self, rows: Option<&[u32]>) -> CellCounts {
+        let counts = match rows {
+            None => self.all.clone(),
+            Some(rows) => {
+                let mut counts = vec![0u32; self.cells.len() + 1];
+                let last = self.cells.len();
+                for &r in rows {
+                    let s = self.of_row[r as usize];
+                    // NONE lands in the extra slot
+                    counts[(s as usize).min(last)] += 1;
+                }
+                counts.truncate(last);
+                counts
+            }
+        };
+        let (cells, counts) = self
+            .cells
+            .iter()
+            .zip(counts)
+            .filter(|&(_, n)| n > 0)
+            .map(|(&c, n)| (c, n))
+            .unzip();
+        CellCounts { cells, counts }
+    }
+
+    /// The row's cell at this resolution.
+    pub fn cell_of(&self, row: u32) -> Option<u64> {
+        match self.of_row.get(row as usize) {
+            Some(&s) if s != NONE => Some(self.cells[s as usize]),
+            _ => None,
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.cells.capacity() * 8 + self.of_row.capacity() * 4 + self.all.capacity() * 4
+    }
+}
+
+/// The lazily built columns of one snapshot, one per H3 resolution.
+#[derive(Default)]
+pub struct CellColumns([OnceLock<CellColumn>; 16]);
+
+impl CellColumns {
+    /// Bytes held by the columns built so far.
+    pub fn heap_bytes(&self) -> usize {
+        self.0
+            .iter()
+            .filter_map(OnceLock::get)
+            .map(CellColumn::heap_bytes)
+            .sum()
+    }
+}
+
+impl Incidents {
+    /// Every incident's cell at `res` (0..=15; coarser than or equal to the stored
+    /// resolution), built on first use and kept with the snapshot.
+    pub fn cells_at(&self, res: u8) -> &CellColumn {
+        let res = res.min(15);
+        self.columns.0[usize::from(res)].get_or_init(|| CellColumn::build(&self.cell, res))
+    }
+
+    /// Incidents per cell at `res` of the rows matching `filter` (`rows`, when the caller
+    /// selected them already).
+    pub fn count_cells(&self, res: u8, filter: &Filter, rows: Option<&[u32]>) -> CellCounts {
+        let col = self.cells_at(res);
+        match rows {
+            Some(rows) => col.count(Some(rows)),
+            None if filter.is_empty() => col.count(None),
+            None => col.count(Some(&self.select(filter))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use h3o::{CellIndex, LatLng, Resolution};
+
+    fn incidents(points: &[(f64, f64)]) -> Incidents {
+        let mut inc = Incidents::default();
+        for (i, &(lat, lng)) in points.iter().enumerate() {
+            let c = LatLng::new(lat, lng)
+                .expect("ll")
+                .to_cell(Resolution::Twelve);
+            inc.fid.push(i as i64);
+            inc.t.push(i as i64);
+            inc.cat.push(0);
+            inc.src.push(0);
+            inc.subject.push(0);
+            inc.cell.push(u64::from(c));
+        }
+        inc.cell.push(0); // an invalid stored cell
+        inc.fid.push(points.len() as i64);
+        inc.t.push(0);
+        inc.cat.push(0);
+        inc.src.push(0);
+        inc.subject.push(0);
+        inc.categories = vec!["a".into()];
+        inc.sources = vec!["s".into()];
+        inc
+    }
+
+    /// Brute force with h3o: parent of every valid cell, counted in a BTreeMap.
+    fn brute(inc: &Incidents, res: u8, rows: &[u32]) -> CellCounts {
+        let mut m = std::collections::BTreeMap::new();
+        for &r in rows {
+            if let Ok(c) = CellIndex::try_from(inc.cell[r as usize]) {
+                let p = c
+                    .parent(Resolution::try_from(res).expect("res"))
+                    .expect("coarser");
+                *m.entry(u64::from(p)).or_insert(0u32) += 1;
+            }
+        }
+        CellCounts {
+            cells: m.keys().copied().collect(),
+            counts: m.values().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn counts_equal_h3o_parents_for_every_selection() {
+        let mut pts = Vec::new();
+        let mut s = 7u64;
+        for _ in 0..5000 {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let a = (s >> 11) as f64 / (1u64 << 53) as f64;
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let b = (s >> 11) as f64 / (1u64 << 53) as f64;
+            pts.push((52.3 + 0.3 * a, 4.6 + 0.4 * b));
+        }
+        let inc = incidents(&pts);
+        let all: Vec<u32> = (0..inc.len() as u32).collect();
+        let odd: Vec<u32> = all.iter().copied().filter(|r| r % 3 == 1).collect();
+        for res in [0u8, 5, 8, 9, 10, 12] {
+            assert_eq!(
+                inc.cells_at(res).count(None),
+                brute(&inc, res, &all),
+                "res {res}"
+            );
+            assert_eq!(inc.cells_at(res).count(Some(&odd)), brute(&inc, res, &odd));
+            assert_eq!(inc.cells_at(res).cell_of(inc.len() as u32 - 1), None);
+            let f = Filter::default();
+            assert_eq!(inc.count_cells(res, &f, None), brute(&inc, res, &all));
+        }
+        // finer than the stored cells: no cell
+        assert!(inc.cells_at(13).count(None).cells.is_empty());
+    }
+}
