@@ -24,11 +24,14 @@
 use crate::common::{DATASET, Server, peer as run_peer, ratio, summary_ms};
 use crate::util::{quantile, rss, timed};
 use h3o::{CellIndex, Resolution};
+use hotspots::analysis::h3grid::IncidentCells;
 use hotspots::analysis::h3grid::{self, Kernel, Neighbours};
 use hotspots::analysis::hotspot::{self, HotspotParams};
 use hotspots::analysis::{moran, stats};
-use hotspots::api::analysis::cell_geometry;
+use hotspots::api::analysis::{SnapshotCells, write_hotspot_feature};
 use hotspots::api::features::round;
+use hotspots::api::render::write_f64;
+use hotspots::index::CellColumn;
 use hotspots::index::{Filter, TimeRange};
 use hotspots::model::DatasetId;
 use serde_json::{Map, Value, json};
@@ -182,44 +185,47 @@ fn stages(server: &Server, case: &Case, reps: usize) -> Value {
     let kernel = Kernel::Uniform;
     let names = [
         "select",
-        "cells",
         "aggregate",
         "hull_counts",
         "neighbours",
         "gi_z_p_bins",
         "global_moran",
         "permutations",
-        "geojson",
-        "serialise",
+        "features",
         "run_total",
-        "boundaries",
-        "geojson_direct",
-        "geojson_drop",
+        "polygons_cold",
+        "column_build",
     ];
     let mut t: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    let mut bytes = 0;
+    let params = HotspotParams {
+        resolution: Some(case.res),
+        k: Some(1),
+        permutations: Some(case.permutations),
+        seed: SEED,
+        ..HotspotParams::default()
+    };
+    let inc = &snap.incidents;
     for _ in 0..reps {
-        let (s, rows) = timed(|| snap.incidents.select(&filter));
+        // as the handler: no row list without a filter
+        let (s, rows) = timed(|| (!filter.is_empty()).then(|| inc.select(&filter)));
         t[0].push(s);
-        let (s, cells) = timed(|| {
-            rows.iter()
-                .filter_map(|&r| CellIndex::try_from(snap.incidents.cell[r as usize]).ok())
-                .collect::<Vec<_>>()
-        });
+        let cells = SnapshotCells {
+            inc,
+            rows: rows.as_deref(),
+        };
+        let (s, (agg_cells, agg_counts)) = timed(|| cells.aggregate(res));
         t[1].push(s);
-        let (s, (agg_cells, agg_counts)) = timed(|| h3grid::aggregate(&cells, res));
-        t[2].push(s);
         let (s, (grid, counts)) = timed(|| {
             let grid =
                 h3grid::k_ring_hull(&agg_cells, 1, hotspot::DEFAULT_MAX_CELLS).expect("hull");
             let (counts, _, _) = h3grid::counts_on(&grid, &agg_cells, &agg_counts);
             (grid, counts)
         });
-        t[3].push(s);
+        t[2].push(s);
         let (s, nb) = timed(|| Neighbours::build(&grid, 1, hotspot::MAX_LINKS).expect("nb"));
-        t[4].push(s);
+        t[3].push(s);
         let x: Vec<f64> = counts.iter().map(|&c| f64::from(c)).collect();
-        let (s, (w, z, p, bins)) = timed(|| {
+        let (s, w) = timed(|| {
             let w = nb.weights(kernel);
             let z = hotspot::gi_star_rows(&x, &nb, &w, 1.0).expect("variance");
             let p: Vec<f64> = z.iter().map(|&z| stats::two_sided_p(z)).collect();
@@ -228,11 +234,12 @@ fn stages(server: &Server, case: &Case, reps: usize) -> Value {
                 .zip(&p)
                 .map(|(&z, &p)| stats::confidence_bin(z, p))
                 .collect();
-            (w, z, p, bins)
+            std::hint::black_box((z, p, bins));
+            w
         });
-        t[5].push(s);
+        t[4].push(s);
         let (s, _) = timed(|| std::hint::black_box(moran::global_moran(&x, &nb, kernel)));
-        t[6].push(s);
+        t[5].push(s);
         let (s, _) = timed(|| {
             (case.permutations > 0).then(|| {
                 hotspot::gi_pseudo_p(
@@ -245,121 +252,55 @@ fn stages(server: &Server, case: &Case, reps: usize) -> Value {
                 )
             })
         });
-        t[7].push(s);
-        // replica of api::analysis::cell_collection (private): the cell serialised to a
-        // properties Map, the polygon, one Feature Value per cell with its parts moved in;
-        // then the body bytes as the route renders them
-        let (s, fc) = timed(|| {
-            let features: Vec<Value> = grid
-                .iter()
-                .enumerate()
-                .map(|(i, &c)| {
-                    let h3 = c.to_string();
-                    let mut props = Map::new();
-                    props.insert("h3".into(), json!(h3));
-                    props.insert("count".into(), json!(counts[i]));
-                    props.insert("gi_z".into(), json!(z[i]));
-                    props.insert("gi_p".into(), json!(p[i]));
-                    props.insert("gi_bin".into(), json!(bins[i]));
-                    props.insert("n_neighbors".into(), json!(nb.row(i).0.len()));
-                    props.insert("count_suppressed".into(), json!(false));
-                    let mut f = Map::new();
-                    f.insert("type".into(), Value::from("Feature"));
-                    f.insert("id".into(), Value::from(h3));
-                    f.insert("geometry".into(), cell_geometry(c));
-                    f.insert("properties".into(), Value::Object(props));
-                    Value::Object(f)
-                })
-                .collect();
-            let mut fc = Map::new();
-            fc.insert("type".into(), Value::from("FeatureCollection"));
-            fc.insert("features".into(), Value::Array(features));
-            Value::Object(fc)
-        });
+        t[6].push(s);
+        let (s, result) = timed(|| hotspot::run(&cells, None, &params).expect("run"));
         t[8].push(s);
-        let (s, body) = timed(|| serde_json::to_vec(&fc).expect("json"));
-        t[9].push(s);
-        bytes = body.len();
-        let (s, ()) = timed(|| drop(fc));
-        t[13].push(s);
-        let (s, direct) = timed(|| geojson_direct(&grid, &counts, &z, &p, &bins, &nb));
-        t[12].push(s);
-        assert!(direct == body, "the direct writer gives the same bytes");
-        drop((body, direct));
-        let params = HotspotParams {
-            resolution: Some(case.res),
-            k: Some(1),
-            permutations: Some(case.permutations),
-            seed: SEED,
-            ..HotspotParams::default()
-        };
-        let (s, _) = timed(|| hotspot::run(&cells, None, &params).expect("run"));
-        t[10].push(s);
-        let (s, _) = timed(|| {
-            grid.iter()
-                .map(|&c| std::hint::black_box(c.boundary()).len())
-                .sum::<usize>()
+        // the features as the handler writes them (polygons from the warm cache)
+        let (s, body) = timed(|| {
+            let mut b = Vec::new();
+            for c in &result.cells {
+                b.push(b',');
+                write_hotspot_feature(&mut b, c, Some(u64::from(c.count)), true, false);
+            }
+            b
         });
-        t[11].push(s);
+        t[7].push(s);
+        std::hint::black_box(body);
+        // what the polygon cache saves: the outlines computed and written
+        let (s, _) = timed(|| {
+            let mut b = Vec::new();
+            for &c in &grid {
+                write_polygon_uncached(&mut b, c);
+            }
+            b.len()
+        });
+        t[9].push(s);
+        // once per snapshot and resolution: the column the counts come from
+        let (s, _) = timed(|| CellColumn::build(&inc.cell, case.res).cells.len());
+        t[10].push(s);
     }
     let mut out = Map::new();
     for (name, secs) in names.iter().zip(&t) {
         out.insert(format!("{name}_ms"), json!(median_ms(secs)));
     }
-    out.insert("replica_body_bytes".into(), json!(bytes));
     Value::Object(out)
 }
 
-/// What `cell_collection` + `serde_json::to_vec` produce (same bytes, checked), written
-/// straight into the body without the `serde_json::Value` tree (the `json!` macro deep-copies
-/// every interpolated Value, and the tree of ~40 allocations per cell is built and freed on
-/// each request): the estimate of the fix proposed for `src/api/analysis.rs`.
-fn geojson_direct(
-    cells: &[CellIndex],
-    counts: &[u32],
-    z: &[f64],
-    p: &[f64],
-    bins: &[i8],
-    nb: &Neighbours,
-) -> Vec<u8> {
-    use std::io::Write as _;
-    fn num(out: &mut Vec<u8>, x: f64) {
-        let _ = serde_json::to_writer(&mut *out, &x);
-    }
-    let mut out = Vec::with_capacity(cells.len() * 450 + 64);
-    out.extend_from_slice(b"{\"features\":[");
-    for (i, &c) in cells.iter().enumerate() {
-        if i > 0 {
+/// A cell's outline computed and written as `render::write_cell_polygon` does on a cache miss.
+fn write_polygon_uncached(out: &mut Vec<u8>, c: CellIndex) {
+    out.extend_from_slice(b"{\"coordinates\":[[");
+    let b = c.boundary();
+    for (j, ll) in b.iter().chain(b.iter().take(1)).enumerate() {
+        if j > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(b"{\"geometry\":{\"coordinates\":[[");
-        let b = c.boundary();
-        for (j, ll) in b.iter().chain(b.iter().take(1)).enumerate() {
-            if j > 0 {
-                out.push(b',');
-            }
-            out.push(b'[');
-            num(&mut out, round(ll.lng(), 7));
-            out.push(b',');
-            num(&mut out, round(ll.lat(), 7));
-            out.push(b']');
-        }
-        let _ = write!(
-            out,
-            "]],\"type\":\"Polygon\"}},\"id\":\"{c}\",\"properties\":{{\"count\":{},\"count_suppressed\":false,\"gi_bin\":{},\"gi_p\":",
-            counts[i], bins[i]
-        );
-        num(&mut out, p[i]);
-        out.extend_from_slice(b",\"gi_z\":");
-        num(&mut out, z[i]);
-        let _ = write!(
-            out,
-            ",\"h3\":\"{c}\",\"n_neighbors\":{}}},\"type\":\"Feature\"}}",
-            nb.row(i).0.len()
-        );
+        out.push(b'[');
+        write_f64(out, round(ll.lng(), 7));
+        out.push(b',');
+        write_f64(out, round(ll.lat(), 7));
+        out.push(b']');
     }
-    out.extend_from_slice(b"],\"type\":\"FeatureCollection\"}");
-    out
+    out.extend_from_slice(b"]],\"type\":\"Polygon\"}");
 }
 
 pub fn child(dir: &Path, n: usize) -> Value {
@@ -548,19 +489,21 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
     }
     let _ = writeln!(
         out,
-        "\nService stages (library calls on the snapshot, median ms): select, res-12 cells, \
-         aggregate to parents, k-ring hull + counts, neighbours, Gi* z/p/bins, global Moran, \
-         permutations, GeoJSON `Value` tree (replica of `cell_collection`), its serialisation, \
-         freeing the tree, the same bytes written directly (no `Value` tree: the proposed fix), and \
-         `hotspot::run` alone (aggregate .. permutations, without select, cells and GeoJSON).\n"
+        "\nService stages (library calls on the snapshot, as the handler makes them, median ms): \
+         select (only with a filter), counts per cell from the snapshot's cell column, k-ring hull \
+         + counts, neighbours, Gi* z/p/bins, global Moran, permutations, the features written \
+         (polygons from the warm outline cache), `hotspot::run` alone (counts .. permutations); \
+         and two costs the request does not pay each time: computing and writing every cell's \
+         outline (a cold outline cache, as on the first request for these cells), and building \
+         the cell column (once per snapshot and resolution).\n"
     );
     let _ = writeln!(
         out,
-        "| case | select | cells | aggregate | hull | neighbours | Gi* | Moran | perms | GeoJSON | serialise | free | direct writer | run | body MB |"
+        "| case | select | counts | hull | neighbours | Gi* | Moran | perms | features | run | body MB | outlines (cold) | column (once) |"
     );
     let _ = writeln!(
         out,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for case in &CASES {
         let s = &rust["cases"][case.name]["stages"];
@@ -570,25 +513,23 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
         let g = |k: &str| ms(f(&s[format!("{k}_ms")]));
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} |",
             case.label(),
-            g("select"),
-            g("cells"),
+            if case.year { g("select") } else { "-".into() },
             g("aggregate"),
             g("hull_counts"),
             g("neighbours"),
             g("gi_z_p_bins"),
             g("global_moran"),
             g("permutations"),
-            g("geojson"),
-            g("serialise"),
-            g("geojson_drop"),
-            g("geojson_direct"),
+            g("features"),
             g("run_total"),
             rust["cases"][case.name]["body_bytes"]
                 .as_f64()
                 .unwrap_or(0.0)
-                / 1e6
+                / 1e6,
+            g("polygons_cold"),
+            g("column_build")
         );
     }
     if let Some(p) = peer {

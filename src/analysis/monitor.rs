@@ -10,8 +10,8 @@
 //!   least two distinct sources among all incidents up to now, minus those that already were
 //!   before `since`.
 
+use super::h3grid::IncidentCells;
 use super::hotspot::{self, HotspotError, HotspotParams};
-use h3o::CellIndex;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Hot-spot cells of two windows and how they differ.
@@ -32,7 +32,7 @@ pub struct HotChanges {
 pub const HOT_RULE: &str = "Gi* (k = 1, binary weights, FDR) bin +2 or +3 (95 or 99 % confidence)";
 
 fn hot_cells(
-    cells: &[CellIndex],
+    cells: &(impl IncidentCells + ?Sized),
     area: Option<&geo::MultiPolygon<f64>>,
     res: u8,
 ) -> Result<BTreeSet<String>, HotspotError> {
@@ -52,8 +52,8 @@ fn hot_cells(
 
 /// Hot spots of the `then` and `now` windows (fine-resolution cells of their incidents).
 pub fn hot_changes(
-    then: &[CellIndex],
-    now: &[CellIndex],
+    then: &(impl IncidentCells + ?Sized),
+    now: &(impl IncidentCells + ?Sized),
     area: Option<&geo::MultiPolygon<f64>>,
     res: u8,
 ) -> Result<HotChanges, HotspotError> {

@@ -347,7 +347,7 @@ fn hotspot_error(e: hotspot::HotspotError) -> ApiError {
 
 /// A snapshot's incidents (all, or the selected rows) as input of the H3 analyses, counted
 /// per cell through the snapshot's cell columns (`index::CellColumn`).
-pub(crate) struct SnapshotCells<'a> {
+pub struct SnapshotCells<'a> {
     pub inc: &'a Incidents,
     pub rows: Option<&'a [u32]>,
 }
@@ -374,13 +374,6 @@ impl IncidentCells for SnapshotCells<'_> {
             .filter_map(|(cell, n)| Some((CellIndex::try_from(cell).ok()?, n)))
             .unzip()
     }
-}
-
-/// The stored fine-resolution H3 cells of `rows`.
-pub(crate) fn cells_of(snap: &DatasetSnapshot, rows: &[u32]) -> Vec<CellIndex> {
-    rows.iter()
-        .filter_map(|&r| CellIndex::try_from(snap.incidents.cell[r as usize]).ok())
-        .collect()
 }
 
 /// `GET /datasets/{id}/hotspots`: Gi* (and Local Moran) on the H3 grid.
@@ -504,7 +497,7 @@ fn hotspot_collection(
 /// One hot-spot cell as a GeoJSON Feature, written straight into the body (the bytes that
 /// `serde_json` writes for the cell's `Value`, keys in its sorted order, without building
 /// one). `exact`: whether z-scores and p-values are shown.
-fn write_hotspot_feature(
+pub fn write_hotspot_feature(
     b: &mut Vec<u8>,
     c: &hotspot::CellResult,
     count: Option<u64>,

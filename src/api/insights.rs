@@ -3,7 +3,9 @@
 //! counts suppressed).
 
 use super::AppState;
-use super::analysis::{cache_key, cached, disclosure_json, own_params, scope, snapshot};
+use super::analysis::{
+    SnapshotCells, cache_key, cached, disclosure_json, own_params, scope, snapshot,
+};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
 use crate::analysis::concentration::{self as conc, ConcentrationBy, ConcentrationParams};
@@ -173,10 +175,10 @@ pub async fn coverage(
             })
             .collect();
         // hot cells: Gi* (k = 1, FDR) at the coverage resolution, bins +2 and +3
-        let cells: Vec<h3o::CellIndex> = pts
-            .iter()
-            .filter_map(|p| h3o::CellIndex::try_from(p.cell).ok())
-            .collect();
+        let cells = SnapshotCells {
+            inc,
+            rows: Some(&rows),
+        };
         let hp = hotspot::HotspotParams {
             resolution: Some(params.resolution),
             k: Some(1),

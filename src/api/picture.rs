@@ -4,7 +4,7 @@
 //! spots and the proximity summary, all under the caller's tier rules.
 
 use super::AppState;
-use super::analysis::{cache_key, cached, cells_of, disclosure_json, scope, snapshot};
+use super::analysis::{SnapshotCells, cache_key, cached, disclosure_json, scope, snapshot};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
 use super::features::year_month;
@@ -203,7 +203,7 @@ fn changes_since(
     // res 8 has a few dozen cells in a town: too coarse for Gi* with FDR
     let res = r.max_resolution.min(9);
     let area = snap.study_area.as_ref().map(|a| &a.wgs84);
-    let hot = match monitor::hot_changes(&cells_of(snap, then), &cells_of(snap, now), area, res) {
+    let hot = match monitor::hot_changes(&cells(snap, then), &cells(snap, now), area, res) {
         Ok(h) => json!(h),
         Err(e) => json!({"error": e.to_string()}),
     };
@@ -243,8 +243,16 @@ fn changes_since(
     })
 }
 
+/// The incidents of `rows` as input of the H3 analyses.
+fn cells<'a>(snap: &'a DatasetSnapshot, rows: &'a [u32]) -> SnapshotCells<'a> {
+    SnapshotCells {
+        inc: &snap.incidents,
+        rows: Some(rows),
+    }
+}
+
 fn top_hot_spots(snap: &DatasetSnapshot, rows: &[u32], res: u8, tier: Tier) -> Value {
-    let cells = cells_of(snap, rows);
+    let cells = cells(snap, rows);
     let p = hotspot::HotspotParams {
         resolution: Some(res),
         k: Some(1),

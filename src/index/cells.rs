@@ -29,7 +29,8 @@ pub struct CellCounts {
 }
 
 impl CellColumn {
-    fn build(fine: &[u64], res: u8) -> CellColumn {
+    /// The column of the stored cells `fine` at `res` (what [`Incidents::cells_at`] keeps).
+    pub fn build(fine: &[u64], res: u8) -> CellColumn {
         let valid = |c: u64| h3o::CellIndex::try_from(c).is_ok() && h3bits::resolution(c) >= res;
         let mut slot: CellMap<u32> = CellMap::default();
         let mut first: Vec<u64> = Vec::new();
