@@ -23,14 +23,13 @@
 
 use crate::common::{DATASET, Server, peer as run_peer, ratio, summary_ms};
 use crate::util::{quantile, rss, timed};
-use h3o::{CellIndex, Resolution};
+use h3o::Resolution;
 use hotspots::analysis::h3grid::IncidentCells;
-use hotspots::analysis::h3grid::{self, Kernel, Neighbours};
+use hotspots::analysis::h3grid::{CellGrid, Kernel, Neighbours};
 use hotspots::analysis::hotspot::{self, HotspotParams};
 use hotspots::analysis::{moran, stats};
 use hotspots::api::analysis::{SnapshotCells, write_hotspot_feature};
-use hotspots::api::features::round;
-use hotspots::api::render::write_f64;
+use hotspots::api::render::{outlines, write_outline};
 use hotspots::index::CellColumn;
 use hotspots::index::{Filter, TimeRange};
 use hotspots::model::DatasetId;
@@ -215,15 +214,14 @@ fn stages(server: &Server, case: &Case, reps: usize) -> Value {
         };
         let (s, (agg_cells, agg_counts)) = timed(|| cells.aggregate(res));
         t[1].push(s);
-        let (s, (grid, counts)) = timed(|| {
-            let grid =
-                h3grid::k_ring_hull(&agg_cells, 1, hotspot::DEFAULT_MAX_CELLS).expect("hull");
-            let (counts, _, _) = h3grid::counts_on(&grid, &agg_cells, &agg_counts);
-            (grid, counts)
+        let (s, g) = timed(|| {
+            CellGrid::build(&cells, None, res, 1, hotspot::DEFAULT_MAX_CELLS).expect("grid")
         });
+        std::hint::black_box((agg_cells, agg_counts));
         t[2].push(s);
-        let (s, nb) = timed(|| Neighbours::build(&grid, 1, hotspot::MAX_LINKS).expect("nb"));
+        let (s, nb) = timed(|| Neighbours::for_grid(&g, 1, hotspot::MAX_LINKS).expect("nb"));
         t[3].push(s);
+        let (grid, counts) = (g.cells, g.counts);
         let x: Vec<f64> = counts.iter().map(|&c| f64::from(c)).collect();
         let (s, w) = timed(|| {
             let w = nb.weights(kernel);
@@ -257,10 +255,12 @@ fn stages(server: &Server, case: &Case, reps: usize) -> Value {
         t[8].push(s);
         // the features as the handler writes them (polygons from the warm cache)
         let (s, body) = timed(|| {
-            let mut b = Vec::new();
+            let mut b = Vec::with_capacity(result.cells.len() * 420);
+            let polygons = outlines(result.cells.iter().map(|c| c.cell));
             for c in &result.cells {
                 b.push(b',');
-                write_hotspot_feature(&mut b, c, Some(u64::from(c.count)), true, false);
+                let count = Some(u64::from(c.count));
+                write_hotspot_feature(&mut b, &polygons, c, count, true, false);
             }
             b
         });
@@ -270,7 +270,7 @@ fn stages(server: &Server, case: &Case, reps: usize) -> Value {
         let (s, _) = timed(|| {
             let mut b = Vec::new();
             for &c in &grid {
-                write_polygon_uncached(&mut b, c);
+                write_outline(&mut b, c);
             }
             b.len()
         });
@@ -284,23 +284,6 @@ fn stages(server: &Server, case: &Case, reps: usize) -> Value {
         out.insert(format!("{name}_ms"), json!(median_ms(secs)));
     }
     Value::Object(out)
-}
-
-/// A cell's outline computed and written as `render::write_cell_polygon` does on a cache miss.
-fn write_polygon_uncached(out: &mut Vec<u8>, c: CellIndex) {
-    out.extend_from_slice(b"{\"coordinates\":[[");
-    let b = c.boundary();
-    for (j, ll) in b.iter().chain(b.iter().take(1)).enumerate() {
-        if j > 0 {
-            out.push(b',');
-        }
-        out.push(b'[');
-        write_f64(out, round(ll.lng(), 7));
-        out.push(b',');
-        write_f64(out, round(ll.lat(), 7));
-        out.push(b']');
-    }
-    out.extend_from_slice(b"]],\"type\":\"Polygon\"}");
 }
 
 pub fn child(dir: &Path, n: usize) -> Value {
@@ -490,8 +473,8 @@ pub fn report(n: usize, rust: &Value, peer: Option<&Value>) -> String {
     let _ = writeln!(
         out,
         "\nService stages (library calls on the snapshot, as the handler makes them, median ms): \
-         select (only with a filter), counts per cell from the snapshot's cell column, k-ring hull \
-         + counts, neighbours, Gi* z/p/bins, global Moran, permutations, the features written \
+         select (only with a filter), counts per cell from the snapshot's cell column, the grid (counts, k-ring \
+         hull, counts on it), neighbours (disks of the empty hull cells only), Gi* z/p/bins, global Moran, permutations, the features written \
          (polygons from the warm outline cache), `hotspot::run` alone (counts .. permutations); \
          and two costs the request does not pay each time: computing and writing every cell's \
          outline (a cold outline cache, as on the first request for these cells), and building \

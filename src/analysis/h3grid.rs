@@ -191,16 +191,42 @@ pub fn k_ring_hull(
     k: u32,
     max_cells: usize,
 ) -> Result<Vec<CellIndex>, HotspotError> {
-    let mut set: CellMap<()> = CellMap::default();
+    Ok(hull_with_disks(nonempty, k, max_cells)?.0)
+}
+
+/// The k-ring disks of the non-empty cells, kept from the hull so that the neighbour lists
+/// need the disks of the empty hull cells only ([`Neighbours::for_grid`]).
+#[derive(Debug, Clone)]
+struct HullDisks {
+    k: u32,
+    /// Disk of `nonempty[i]`: `members[offsets[i]..offsets[i + 1]]`, with ring distances.
+    nonempty: Vec<CellIndex>,
+    offsets: Vec<usize>,
+    members: Vec<(CellIndex, u32)>,
+}
+
+fn hull_with_disks(
+    nonempty: &[CellIndex],
+    k: u32,
+    max_cells: usize,
+) -> Result<(Vec<CellIndex>, HullDisks), HotspotError> {
+    let disk = 3 * (k as usize) * (k as usize + 1) + 1;
+    // sized for a dense hull (about twice the non-empty cells at k = 1): no rehash on the way
+    let mut set: CellMap<()> = CellMap::with_capacity_and_hasher(
+        nonempty.len().saturating_mul(2).min(max_cells + 1),
+        Default::default(),
+    );
+    let mut members = Vec::with_capacity(nonempty.len().saturating_mul(disk));
+    let mut offsets = Vec::with_capacity(nonempty.len() + 1);
+    offsets.push(0);
+    let mut buf = Vec::with_capacity(disk);
     for &c in nonempty {
-        for nb in c.grid_disk_fast(k) {
-            match nb {
-                Some(nb) => {
-                    set.insert(u64::from(nb), ());
-                }
-                None => set.extend(c.grid_disk_safe(k).map(|nb| (u64::from(nb), ()))),
-            }
+        grid_disk_distances(c, k, &mut buf);
+        for &(nb, _) in &buf {
+            set.insert(u64::from(nb), ());
         }
+        members.extend_from_slice(&buf);
+        offsets.push(members.len());
         if set.len() > max_cells {
             return Err(HotspotError::TooManyCells { max_cells });
         }
@@ -210,7 +236,13 @@ pub fn k_ring_hull(
         .map(|c| CellIndex::try_from(c).expect("was a cell"))
         .collect();
     out.sort_unstable();
-    Ok(out)
+    let disks = HullDisks {
+        k,
+        nonempty: nonempty.to_vec(),
+        offsets,
+        members,
+    };
+    Ok((out, disks))
 }
 
 /// The cells of a WGS84 lon/lat study area at `res` (centre containment), sorted.
@@ -257,6 +289,7 @@ pub fn study_area_cells(
 }
 
 /// Counts on a fixed cell set: `(counts aligned with cells, incidents in the set, outside)`.
+/// Both cell lists are ascending.
 pub fn counts_on(
     cells: &[CellIndex],
     agg_cells: &[CellIndex],
@@ -264,13 +297,17 @@ pub fn counts_on(
 ) -> (Vec<u32>, u64, u64) {
     let mut counts = vec![0u32; cells.len()];
     let (mut inside, mut outside) = (0u64, 0u64);
+    // both ascending: one merge
+    let mut i = 0;
     for (c, &n) in agg_cells.iter().zip(agg_counts) {
-        match cells.binary_search(c) {
-            Ok(i) => {
-                counts[i] = n;
-                inside += u64::from(n);
-            }
-            Err(_) => outside += u64::from(n),
+        while i < cells.len() && cells[i] < *c {
+            i += 1;
+        }
+        if cells.get(i) == Some(c) {
+            counts[i] = n;
+            inside += u64::from(n);
+        } else {
+            outside += u64::from(n);
         }
     }
     (counts, inside, outside)
@@ -293,6 +330,8 @@ pub struct CellGrid {
     pub incidents_used: u64,
     /// Incidents outside the study area (always 0 for the k-ring hull).
     pub incidents_ignored: u64,
+    /// The disks the k-ring hull was built from (none for a study area).
+    disks: Option<HullDisks>,
 }
 
 impl CellGrid {
@@ -305,15 +344,16 @@ impl CellGrid {
         max_cells: usize,
     ) -> Result<Self, HotspotError> {
         let (agg_cells, agg_counts) = incidents.aggregate(res);
-        let (rule, cells) = match study_area {
+        let (rule, cells, disks) = match study_area {
             Some(area) => (
                 CellSetRule::StudyArea,
                 study_area_cells(area, res, max_cells)?,
+                None,
             ),
-            None => (
-                CellSetRule::KRingHull,
-                k_ring_hull(&agg_cells, k, max_cells)?,
-            ),
+            None => {
+                let (cells, disks) = hull_with_disks(&agg_cells, k, max_cells)?;
+                (CellSetRule::KRingHull, cells, Some(disks))
+            }
         };
         let (counts, used, ignored) = counts_on(&cells, &agg_cells, &agg_counts);
         let nonempty = counts.iter().filter(|&&c| c > 0).count();
@@ -325,6 +365,7 @@ impl CellGrid {
             nonempty,
             incidents_used: used,
             incidents_ignored: ignored,
+            disks,
         })
     }
 
@@ -398,6 +439,65 @@ impl Neighbours {
             row.clear();
             grid_disk_distances(c, k, &mut disk_cells);
             for &(nb, d) in &disk_cells {
+                if d == 0 {
+                    continue;
+                }
+                if let Some(j) = lookup.get(nb) {
+                    row.push((j, d as u8));
+                }
+            }
+            if idx.len() + row.len() > max_links {
+                return Err(HotspotError::TooManyLinks { max_links });
+            }
+            row.sort_unstable();
+            row.dedup_by_key(|e| e.0);
+            for &(j, d) in &row {
+                idx.push(j);
+                dist.push(d);
+            }
+            offsets.push(idx.len());
+        }
+        Ok(Self {
+            offsets,
+            idx,
+            dist,
+            k,
+        })
+    }
+
+    /// The neighbour lists of a grid's cells: equal to [`Neighbours::build`] on `grid.cells`
+    /// (same rows, same order). For a k-ring hull built with the same `k`, the disks of the
+    /// non-empty cells are those the hull was built from: only the empty cells' disks are
+    /// computed.
+    pub fn for_grid(grid: &CellGrid, k: u32, max_links: usize) -> Result<Self, HotspotError> {
+        let Some(disks) = grid.disks.as_ref().filter(|d| d.k == k) else {
+            return Self::build(&grid.cells, k, max_links);
+        };
+        let cells = &grid.cells;
+        let lookup = CellLookup::new(cells);
+        // the disk of each cell that has one (non-empty cells, ascending like `cells`)
+        let mut disk_of = vec![u32::MAX; cells.len()];
+        for (d, &c) in disks.nonempty.iter().enumerate() {
+            let i = lookup.get(c).expect("a non-empty cell is in its hull");
+            disk_of[i as usize] = d as u32;
+        }
+        let size = 3 * (k as usize) * (k as usize + 1);
+        let mut offsets = Vec::with_capacity(cells.len() + 1);
+        offsets.push(0);
+        let mut idx = Vec::with_capacity(cells.len().saturating_mul(size).min(max_links));
+        let mut dist = Vec::with_capacity(idx.capacity());
+        let mut row: Vec<(u32, u8)> = Vec::with_capacity(size);
+        let mut buf = Vec::with_capacity(size + 1);
+        for (i, &c) in cells.iter().enumerate() {
+            let members = match disk_of[i] {
+                u32::MAX => {
+                    grid_disk_distances(c, k, &mut buf);
+                    &buf[..]
+                }
+                d => &disks.members[disks.offsets[d as usize]..disks.offsets[d as usize + 1]],
+            };
+            row.clear();
+            for &(nb, d) in members {
                 if d == 0 {
                     continue;
                 }
@@ -538,5 +638,58 @@ mod tests {
         let (on, inside, outside) = counts_on(&cells[..1], &cells, &counts);
         assert_eq!(on.len(), 1);
         assert_eq!(inside + outside, 4);
+    }
+
+    #[test]
+    fn neighbours_from_the_hull_disks_equal_the_full_build() {
+        // scattered incidents (many empty hull cells), a dense patch (few), and cells around
+        // a pentagon (base cell 4's centre), at k = 1..3
+        let mut inc = Vec::new();
+        let mut s = 11u64;
+        let mut next = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for _ in 0..300 {
+            let ll = LatLng::new(52.0 + 0.2 * next(), 5.0 + 0.3 * next()).expect("ll");
+            inc.push(ll.to_cell(Resolution::Twelve));
+        }
+        for _ in 0..300 {
+            let ll = LatLng::new(52.09 + 0.004 * next(), 5.12 + 0.006 * next()).expect("ll");
+            inc.push(ll.to_cell(Resolution::Twelve));
+        }
+        let pentagon = CellIndex::base_cells()
+            .find(|c| c.is_pentagon())
+            .expect("a pentagon");
+        for child in pentagon.children(Resolution::Three).take(5) {
+            inc.push(child.center_child(Resolution::Twelve).expect("child"));
+        }
+        for res in [Resolution::Six, Resolution::Eight, Resolution::Nine] {
+            for k in 1..=3 {
+                let grid = CellGrid::build(&inc, None, res, k, 1_000_000).expect("grid");
+                assert!(grid.cells.len() > grid.nonempty, "some empty cells");
+                let want = Neighbours::build(&grid.cells, k, 10_000_000).expect("build");
+                let got = Neighbours::for_grid(&grid, k, 10_000_000).expect("for_grid");
+                assert_eq!(got.offsets, want.offsets, "res {res} k {k}");
+                assert_eq!(got.idx, want.idx, "res {res} k {k}");
+                assert_eq!(got.dist, want.dist, "res {res} k {k}");
+                // another k than the hull's: the full build
+                let other = Neighbours::for_grid(&grid, k + 1, 10_000_000).expect("k + 1");
+                assert_eq!(
+                    other.idx,
+                    Neighbours::build(&grid.cells, k + 1, 10_000_000)
+                        .expect("b")
+                        .idx
+                );
+                // the link limit holds as in build
+                let few = want.idx.len() - 1;
+                assert!(matches!(
+                    Neighbours::for_grid(&grid, k, few),
+                    Err(HotspotError::TooManyLinks { .. })
+                ));
+            }
+        }
     }
 }

@@ -507,7 +507,7 @@ pub fn run(
             min: MIN_CELLS,
         });
     }
-    let nb = Neighbours::build(&grid.cells, k, MAX_LINKS)?;
+    let nb = Neighbours::for_grid(&grid, k, MAX_LINKS)?;
     let fdr = params.fdr || choice.is_some();
     let gi = GiOutput::compute(&grid.values(), &nb, params, fdr)?;
     let lmi = match params.method {

@@ -34,8 +34,16 @@ impl Default for FeatureWriter {
 
 impl FeatureWriter {
     pub fn new() -> FeatureWriter {
+        FeatureWriter::with_capacity(0)
+    }
+
+    /// A writer whose buffer holds `bytes` before it grows.
+    pub fn with_capacity(bytes: usize) -> FeatureWriter {
+        const HEAD: &[u8] = br#"{"type":"FeatureCollection","features":["#;
+        let mut buf = Vec::with_capacity(HEAD.len() + bytes);
+        buf.extend_from_slice(HEAD);
         FeatureWriter {
-            buf: br#"{"type":"FeatureCollection","features":["#.to_vec(),
+            buf,
             n: 0,
             hidden: 0,
         }
@@ -95,22 +103,70 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
-/// Polygon outlines already written, keyed by cell: an outline never changes, and computing
-/// one costs ~0.6 µs (20 ms for the 33,000 cells of a res-10 answer at 1M incidents). At most
-/// [`MAX_POLYGONS`] (~25 MB); emptied when full.
-static POLYGONS: std::sync::LazyLock<RwLock<CellMap<Box<[u8]>>>> =
-    std::sync::LazyLock::new(Default::default);
-const MAX_POLYGONS: usize = 100_000;
+/// Cell outlines already written, process-wide: an outline never changes, and computing one
+/// costs ~1 µs (30 ms for the 33,000 cells of a res-10 answer at 1M incidents). The texts
+/// lie one after the other in an arena, in the order they were first asked for (cells
+/// ascending, as the answers list them), so writing an answer reads the arena almost
+/// sequentially. Emptied when the arena would pass [`MAX_OUTLINE_BYTES`].
+#[derive(Default)]
+struct Outlines {
+    at: CellMap<(usize, usize)>,
+    arena: Vec<u8>,
+}
 
-/// Writes the GeoJSON Polygon of an H3 cell (counter-clockwise, closed, 7 decimals): the same
-/// bytes as `serde_json` writes for [`super::analysis::cell_geometry`].
-pub fn write_cell_polygon(out: &mut Vec<u8>, cell: CellIndex) {
-    let key = u64::from(cell);
-    if let Some(p) = POLYGONS.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        out.extend_from_slice(p);
-        return;
+static OUTLINES: std::sync::LazyLock<RwLock<Outlines>> = std::sync::LazyLock::new(Default::default);
+const MAX_OUTLINE_BYTES: usize = 32 << 20;
+
+/// The outlines of some cells, cached, readable while the guard lives.
+pub struct OutlineReader {
+    guard: std::sync::RwLockReadGuard<'static, Outlines>,
+}
+
+impl OutlineReader {
+    /// Writes the GeoJSON Polygon of `cell` (counter-clockwise, closed, 7 decimals): the same
+    /// bytes as `serde_json` writes for [`super::analysis::cell_geometry`].
+    pub fn write(&self, out: &mut Vec<u8>, cell: CellIndex) {
+        match self.guard.at.get(&u64::from(cell)) {
+            Some(&(a, b)) => out.extend_from_slice(&self.guard.arena[a..b]),
+            // emptied by another request since `outlines` filled it
+            None => write_outline(out, cell),
+        }
     }
-    let mut p = Vec::with_capacity(256);
+}
+
+/// Caches the outlines of `cells` that are not cached yet and returns a reader of them.
+pub fn outlines(cells: impl Iterator<Item = CellIndex>) -> OutlineReader {
+    let read = || OUTLINES.read().unwrap_or_else(|e| e.into_inner());
+    let missing: Vec<CellIndex> = {
+        let o = read();
+        cells
+            .filter(|c| !o.at.contains_key(&u64::from(*c)))
+            .collect()
+    };
+    if !missing.is_empty() {
+        let mut text = Vec::with_capacity(missing.len() * 240);
+        let mut ends = Vec::with_capacity(missing.len());
+        for &c in &missing {
+            write_outline(&mut text, c);
+            ends.push(text.len());
+        }
+        let mut o = OUTLINES.write().unwrap_or_else(|e| e.into_inner());
+        if o.arena.len() + text.len() > MAX_OUTLINE_BYTES {
+            *o = Outlines::default();
+        }
+        let base = o.arena.len();
+        o.arena.extend_from_slice(&text);
+        let mut start = base;
+        for (c, end) in missing.iter().zip(ends) {
+            o.at.insert(u64::from(*c), (start, base + end));
+            start = base + end;
+        }
+    }
+    OutlineReader { guard: read() }
+}
+
+/// Computes and writes the GeoJSON Polygon of an H3 cell (see [`OutlineReader::write`]).
+pub fn write_outline(p: &mut Vec<u8>, cell: CellIndex) {
     p.extend_from_slice(b"{\"coordinates\":[[");
     let b = cell.boundary();
     for (j, ll) in b.iter().chain(b.iter().take(1)).enumerate() {
@@ -118,18 +174,12 @@ pub fn write_cell_polygon(out: &mut Vec<u8>, cell: CellIndex) {
             p.push(b',');
         }
         p.push(b'[');
-        write_f64(&mut p, round(ll.lng(), 7));
+        write_f64(p, round(ll.lng(), 7));
         p.push(b',');
-        write_f64(&mut p, round(ll.lat(), 7));
+        write_f64(p, round(ll.lat(), 7));
         p.push(b']');
     }
     p.extend_from_slice(b"]],\"type\":\"Polygon\"}");
-    out.extend_from_slice(&p);
-    let mut map = POLYGONS.write().unwrap_or_else(|e| e.into_inner());
-    if map.len() >= MAX_POLYGONS {
-        map.clear();
-    }
-    map.insert(key, p.into_boxed_slice());
 }
 
 /// A FeatureCollection `Value` rendered (for answers small enough to build as a tree).

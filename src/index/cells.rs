@@ -10,13 +10,70 @@ use std::sync::OnceLock;
 /// one coarser than the resolution).
 const NONE: u32 = u32::MAX;
 
+/// Per row, the position of its cell: 2 bytes a row while the cells fit (a town at res 10
+/// has some 30,000), else 4. The largest value of the width means "no cell".
+enum Slots {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
+}
+
+impl Slots {
+    fn new(positions: Vec<u32>, cells: usize) -> Slots {
+        if cells < usize::from(u16::MAX) {
+            Slots::Narrow(
+                positions
+                    .into_iter()
+                    .map(|s| if s == NONE { u16::MAX } else { s as u16 })
+                    .collect(),
+            )
+        } else {
+            Slots::Wide(positions)
+        }
+    }
+
+    fn get(&self, row: usize) -> Option<usize> {
+        match self {
+            Slots::Narrow(v) => v
+                .get(row)
+                .filter(|&&s| s != u16::MAX)
+                .map(|&s| usize::from(s)),
+            Slots::Wide(v) => v.get(row).filter(|&&s| s != NONE).map(|&s| s as usize),
+        }
+    }
+
+    /// Adds one to `counts[slot]` for each row (`counts` has one extra entry, for rows
+    /// without a cell).
+    fn count(&self, rows: &[u32], counts: &mut [u32]) {
+        let last = counts.len() - 1;
+        match self {
+            Slots::Narrow(v) => {
+                for &r in rows {
+                    counts[usize::from(v[r as usize]).min(last)] += 1;
+                }
+            }
+            Slots::Wide(v) => {
+                for &r in rows {
+                    counts[(v[r as usize] as usize).min(last)] += 1;
+                }
+            }
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Slots::Narrow(v) => v.capacity() * 2,
+            Slots::Wide(v) => v.capacity() * 4,
+        }
+    }
+}
+
 /// Every incident's cell at one resolution, as an index into the sorted distinct cells.
 pub struct CellColumn {
     pub resolution: u8,
     /// The distinct cells holding at least one incident, ascending.
     pub cells: Vec<u64>,
-    /// Per row, the position of its cell in `cells` (`u32::MAX`: none).
-    of_row: Vec<u32>,
+    /// Per row, the position of its cell in `cells`.
+    of_row: Slots,
     /// Incidents per cell over all rows (the unfiltered answer).
     all: Vec<u32>,
 }
@@ -72,7 +129,7 @@ impl CellColumn {
         CellColumn {
             resolution: res,
             cells: order.iter().map(|&s| first[s as usize]).collect(),
-            of_row,
+            of_row: Slots::new(of_row, order.len()),
             all,
         }
     }
@@ -83,13 +140,8 @@ impl CellColumn {
             None => self.all.clone(),
             Some(rows) => {
                 let mut counts = vec![0u32; self.cells.len() + 1];
-                let last = self.cells.len();
-                for &r in rows {
-                    let s = self.of_row[r as usize];
-                    // NONE lands in the extra slot
-                    counts[(s as usize).min(last)] += 1;
-                }
-                counts.truncate(last);
+                self.of_row.count(rows, &mut counts);
+                counts.truncate(self.cells.len());
                 counts
             }
         };
@@ -105,14 +157,11 @@ impl CellColumn {
 
     /// The row's cell at this resolution.
     pub fn cell_of(&self, row: u32) -> Option<u64> {
-        match self.of_row.get(row as usize) {
-            Some(&s) if s != NONE => Some(self.cells[s as usize]),
-            _ => None,
-        }
+        self.of_row.get(row as usize).map(|s| self.cells[s])
     }
 
     fn heap_bytes(&self) -> usize {
-        self.cells.capacity() * 8 + self.of_row.capacity() * 4 + self.all.capacity() * 4
+        self.cells.capacity() * 8 + self.of_row.heap_bytes() + self.all.capacity() * 4
     }
 }
 
@@ -228,5 +277,35 @@ mod tests {
         }
         // finer than the stored cells: no cell
         assert!(inc.cells_at(13).count(None).cells.is_empty());
+    }
+
+    #[test]
+    fn more_cells_than_two_bytes_hold_take_four() {
+        // 84,035 distinct res-12 cells: the children of five res-7 cells
+        let centre = LatLng::new(52.0, 5.0)
+            .expect("ll")
+            .to_cell(Resolution::Seven);
+        let seen: Vec<CellIndex> = centre
+            .grid_disk::<Vec<_>>(1)
+            .into_iter()
+            .take(5)
+            .flat_map(|c| c.children(Resolution::Twelve))
+            .collect();
+        let mut inc = incidents(&[]);
+        for (i, cell) in seen.iter().enumerate() {
+            inc.cell.push(u64::from(*cell));
+            inc.fid.push(i as i64 + 10);
+            inc.t.push(0);
+            inc.cat.push(0);
+            inc.src.push(0);
+            inc.subject.push(0);
+        }
+        let col = inc.cells_at(12);
+        assert!(matches!(col.of_row, Slots::Wide(_)));
+        assert_eq!(col.cells.len(), 5 * 16_807);
+        let all: Vec<u32> = (0..inc.len() as u32).collect();
+        assert_eq!(col.count(None), brute(&inc, 12, &all));
+        assert_eq!(col.count(Some(&all[5..])), brute(&inc, 12, &all[5..]));
+        assert!(matches!(inc.cells_at(9).of_row, Slots::Narrow(_)));
     }
 }
