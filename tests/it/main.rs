@@ -3,6 +3,7 @@
 
 mod http_access;
 mod http_crash;
+mod http_hotspots;
 mod http_ingest;
 mod http_ogc;
 mod http_picture_browser;
