@@ -47,8 +47,6 @@
 //! assert_eq!(out.overlap_subjects, vec![vec![1, 1], vec![1, 1]]);
 //! ```
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 
 use h3o::{CellIndex, Resolution};
@@ -326,30 +324,8 @@ fn parent(raw: u64, res: Resolution) -> Result<u64, CoverageError> {
         })
 }
 
-/// A hasher for H3 indexes (a folded 128-bit multiply): their low bits are constant at coarse
-/// resolutions, which a plain multiplicative hash would keep.
-#[derive(Default)]
-struct CellHasher(u64);
-
-impl Hasher for CellHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(self.0 ^ u64::from(b));
-        }
-    }
-
-    fn write_u64(&mut self, x: u64) {
-        let m = u128::from(x) * 0x9E37_79B9_7F4A_7C15;
-        self.0 = (m as u64) ^ ((m >> 64) as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 /// H3 cell -> position.
-type CellMap = HashMap<u64, usize, BuildHasherDefault<CellHasher>>;
+type CellMap = crate::h3bits::CellMap<usize>;
 
 /// Bits needed for `x`.
 fn bits(x: u64) -> u32 {
@@ -388,7 +364,7 @@ impl PlaceKeys {
         }
         let sbits = bits(s.saturating_sub(1) as u64);
         let low_bits = bits((t1 - t0) as u64) + sbits;
-        let mut code: HashMap<u64, u32, BuildHasherDefault<CellHasher>> = HashMap::default();
+        let mut code: crate::h3bits::CellMap<u32> = Default::default();
         let mut distinct: Vec<u64> = Vec::new();
         let mut id_of = |raw: u64| -> Result<u64, CoverageError> {
             let cell = parent(raw, res)?;

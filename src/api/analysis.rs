@@ -482,15 +482,15 @@ fn hotspot_collection(
     let mut out = FeatureWriter::with_capacity(result.cells.len() * 420);
     let shown = |c: &&hotspot::CellResult| in_box(c.cell, sc.out_box);
     let polygons = outlines(result.cells.iter().filter(shown).map(|c| c.cell));
-    for (i, c) in result.cells.iter().enumerate() {
+    out.extend(result.cells.len(), |i, b| {
+        let c = &result.cells[i];
         if !in_box(c.cell, sc.out_box) {
-            continue;
+            return None;
         }
         let count = (!hidden[i]).then(|| guard.show(cells[i], 0, counts[i]));
-        out.push_with(hidden[i], |b| {
-            write_hotspot_feature(b, &polygons, c, count, exact, hidden[i]);
-        });
-    }
+        write_hotspot_feature(b, &polygons, c, count, exact, hidden[i]);
+        Some(hidden[i])
+    });
     let mut summary = serde_json::to_value(&result.summary).map_err(ApiError::internal)?;
     summary["n_features"] = json!(out.len());
     summary["disclosure"] = disclosure_json(sc, who);

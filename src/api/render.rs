@@ -71,6 +71,57 @@ impl FeatureWriter {
         self.hidden += usize::from(hidden);
     }
 
+    /// Appends features `0..n`, each written by `write(i, buf)`, which returns whether the
+    /// feature has a suppressed count, or `None` after writing nothing (the feature is left
+    /// out). Many features are written on two threads (the second half into its own buffer,
+    /// appended after the first): a res-10 answer at 1M incidents is 33,000 features, 13 MB.
+    pub fn extend(&mut self, n: usize, write: impl Fn(usize, &mut Vec<u8>) -> Option<bool> + Sync) {
+        const PARALLEL_FROM: usize = 8192;
+        let run = |range: std::ops::Range<usize>, w: &mut FeatureWriter| {
+            for i in range {
+                let mark = w.buf.len();
+                if w.n > 0 {
+                    w.buf.push(b',');
+                }
+                match write(i, &mut w.buf) {
+                    Some(hidden) => {
+                        w.n += 1;
+                        w.hidden += usize::from(hidden);
+                    }
+                    None => w.buf.truncate(mark),
+                }
+            }
+        };
+        if n < PARALLEL_FROM {
+            return run(0..n, self);
+        }
+        let mid = n / 2;
+        let per = self.buf.capacity() / n.max(1);
+        let rest = std::thread::scope(|s| {
+            let second = s.spawn(|| {
+                let mut w = FeatureWriter {
+                    buf: Vec::with_capacity(per * (n - mid)),
+                    n: 0,
+                    hidden: 0,
+                };
+                run(mid..n, &mut w);
+                w
+            });
+            run(0..mid, self);
+            second
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        });
+        if rest.n > 0 {
+            if self.n > 0 {
+                self.buf.push(b',');
+            }
+            self.buf.extend_from_slice(&rest.buf);
+            self.n += rest.n;
+            self.hidden += rest.hidden;
+        }
+    }
+
     /// Features written so far.
     pub fn len(&self) -> usize {
         self.n
@@ -255,4 +306,51 @@ pub(crate) fn geojson_response(
         HeaderValue::from_static("<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"),
     );
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The features of `n` written by `extend`, against the same written one by one.
+    fn both(n: usize) -> (Rendered, Rendered) {
+        let write = |i: usize, b: &mut Vec<u8>| {
+            if i % 3 == 1 {
+                b.extend_from_slice(b"garbage"); // left out: must not remain
+                return None;
+            }
+            b.extend_from_slice(format!("{{\"i\":{i}}}").as_bytes());
+            Some(i % 5 == 0)
+        };
+        let mut a = FeatureWriter::with_capacity(n * 8);
+        a.extend(n, write);
+        let mut b = FeatureWriter::new();
+        for i in 0..n {
+            let mut buf = Vec::new();
+            if let Some(h) = write(i, &mut buf) {
+                b.push_with(h, |out| out.extend_from_slice(&buf));
+            }
+        }
+        let summary = json!({"s": 1});
+        (
+            a.finish(&summary).expect("a"),
+            b.finish(&summary).expect("b"),
+        )
+    }
+
+    #[test]
+    fn features_written_on_two_threads_equal_those_written_in_order() {
+        for n in [0, 1, 2, 5000, 8192, 20_001] {
+            let (a, b) = both(n);
+            assert_eq!(a.body, b.body, "n = {n}");
+            assert_eq!((a.features, a.hidden), (b.features, b.hidden));
+            let v: Value = serde_json::from_slice(&a.body).expect("valid JSON");
+            let f = v["features"].as_array().expect("features");
+            assert_eq!(f.len(), a.features);
+            assert!(
+                f.windows(2)
+                    .all(|w| w[0]["i"].as_u64() < w[1]["i"].as_u64())
+            );
+        }
+    }
 }

@@ -4,7 +4,9 @@
 //!
 //! Incidents are stored column-wise with dictionary-encoded categories, sources and subjects,
 //! and in an R-tree of metric coordinates; per incident about 64 bytes of columns plus the
-//! R-tree leaf (24 bytes) and its share of inner nodes.
+//! R-tree leaf (24 bytes) and its share of inner nodes. The H3 analyses add, on first use of
+//! a resolution, that resolution's cell column (2 bytes per incident while the cells fit in
+//! 16 bits, else 4; see [`cells`]).
 
 mod cells;
 mod filter;
