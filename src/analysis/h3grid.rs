@@ -211,27 +211,55 @@ fn hull_with_disks(
     max_cells: usize,
 ) -> Result<(Vec<CellIndex>, HullDisks), HotspotError> {
     let disk = 3 * (k as usize) * (k as usize + 1) + 1;
-    // sized for a dense hull (about twice the non-empty cells at k = 1): no rehash on the way
-    let mut set: CellMap<()> = CellMap::with_capacity_and_hasher(
-        nonempty.len().saturating_mul(2).min(max_cells + 1),
-        Default::default(),
-    );
-    let mut members = Vec::with_capacity(nonempty.len().saturating_mul(disk));
-    let mut offsets = Vec::with_capacity(nonempty.len() + 1);
-    offsets.push(0);
-    let mut buf = Vec::with_capacity(disk);
-    for &c in nonempty {
-        grid_disk_distances(c, k, &mut buf);
-        for &(nb, _) in &buf {
-            set.insert(u64::from(nb), ());
+    struct Part {
+        set: CellMap<()>,
+        offsets: Vec<usize>,
+        members: Vec<(CellIndex, u32)>,
+    }
+    let parts = in_halves(nonempty.len(), |range| {
+        let cells = &nonempty[range];
+        // sized for a dense hull (about twice the non-empty cells at k = 1): no rehash
+        let mut set: CellMap<()> = CellMap::with_capacity_and_hasher(
+            cells.len().saturating_mul(2).min(max_cells + 1),
+            Default::default(),
+        );
+        let mut members = Vec::with_capacity(cells.len().saturating_mul(disk));
+        let mut offsets = Vec::with_capacity(cells.len());
+        let mut buf = Vec::with_capacity(disk);
+        for &c in cells {
+            grid_disk_distances(c, k, &mut buf);
+            for &(nb, _) in &buf {
+                set.insert(u64::from(nb), ());
+            }
+            members.extend_from_slice(&buf);
+            offsets.push(members.len());
+            if set.len() > max_cells {
+                return Err(HotspotError::TooManyCells { max_cells });
+            }
         }
-        members.extend_from_slice(&buf);
-        offsets.push(members.len());
-        if set.len() > max_cells {
+        Ok(Part {
+            set,
+            offsets,
+            members,
+        })
+    });
+    let mut parts = parts
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter();
+    let mut all = parts.next().expect("in_halves gives at least one part");
+    all.offsets.insert(0, 0);
+    for p in parts {
+        let base = all.members.len();
+        all.offsets.extend(p.offsets.iter().map(|o| o + base));
+        all.members.extend_from_slice(&p.members);
+        all.set.extend(p.set);
+        if all.set.len() > max_cells {
             return Err(HotspotError::TooManyCells { max_cells });
         }
     }
-    let mut out: Vec<CellIndex> = set
+    let mut out: Vec<CellIndex> = all
+        .set
         .into_keys()
         .map(|c| CellIndex::try_from(c).expect("was a cell"))
         .collect();
@@ -239,10 +267,28 @@ fn hull_with_disks(
     let disks = HullDisks {
         k,
         nonempty: nonempty.to_vec(),
-        offsets,
-        members,
+        offsets: all.offsets,
+        members: all.members,
     };
     Ok((out, disks))
+}
+
+/// `f` on the two halves of `0..n` on two threads when `n` is large (a res-10 grid of a town
+/// at 1M incidents has 33,000 cells), else on the whole range; the results in order.
+fn in_halves<T: Send>(n: usize, f: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
+    const PARALLEL_FROM: usize = 8192;
+    if n < PARALLEL_FROM {
+        return vec![f(0..n)];
+    }
+    let mid = n / 2;
+    std::thread::scope(|s| {
+        let second = s.spawn(|| f(mid..n));
+        let first = f(0..mid);
+        let second = second
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        vec![first, second]
+    })
 }
 
 /// The cells of a WGS84 lon/lat study area at `res` (centre containment), sorted.
@@ -427,42 +473,7 @@ pub struct Neighbours {
 impl Neighbours {
     /// Builds the neighbour lists; errors when they would hold more than `max_links` entries.
     pub fn build(cells: &[CellIndex], k: u32, max_links: usize) -> Result<Self, HotspotError> {
-        let disk = 3 * (k as usize) * (k as usize + 1);
-        let mut offsets = Vec::with_capacity(cells.len() + 1);
-        offsets.push(0);
-        let mut idx = Vec::with_capacity(cells.len().saturating_mul(disk).min(max_links));
-        let mut dist = Vec::with_capacity(idx.capacity());
-        let mut row: Vec<(u32, u8)> = Vec::with_capacity(disk);
-        let lookup = CellLookup::new(cells);
-        let mut disk_cells: Vec<(CellIndex, u32)> = Vec::with_capacity(disk + 1);
-        for &c in cells {
-            row.clear();
-            grid_disk_distances(c, k, &mut disk_cells);
-            for &(nb, d) in &disk_cells {
-                if d == 0 {
-                    continue;
-                }
-                if let Some(j) = lookup.get(nb) {
-                    row.push((j, d as u8));
-                }
-            }
-            if idx.len() + row.len() > max_links {
-                return Err(HotspotError::TooManyLinks { max_links });
-            }
-            row.sort_unstable();
-            row.dedup_by_key(|e| e.0);
-            for &(j, d) in &row {
-                idx.push(j);
-                dist.push(d);
-            }
-            offsets.push(idx.len());
-        }
-        Ok(Self {
-            offsets,
-            idx,
-            dist,
-            k,
-        })
+        Self::rows(cells, k, max_links, None)
     }
 
     /// The neighbour lists of a grid's cells: equal to [`Neighbours::build`] on `grid.cells`
@@ -470,51 +481,84 @@ impl Neighbours {
     /// non-empty cells are those the hull was built from: only the empty cells' disks are
     /// computed.
     pub fn for_grid(grid: &CellGrid, k: u32, max_links: usize) -> Result<Self, HotspotError> {
-        let Some(disks) = grid.disks.as_ref().filter(|d| d.k == k) else {
-            return Self::build(&grid.cells, k, max_links);
-        };
-        let cells = &grid.cells;
+        let disks = grid.disks.as_ref().filter(|d| d.k == k);
+        Self::rows(&grid.cells, k, max_links, disks)
+    }
+
+    /// Row `i`: the cells of `cells` within `k` rings of `cells[i]` (its disk from `stored`
+    /// when it has one there), ascending, self excluded; rows in two halves on two threads
+    /// for large grids.
+    fn rows(
+        cells: &[CellIndex],
+        k: u32,
+        max_links: usize,
+        stored: Option<&HullDisks>,
+    ) -> Result<Self, HotspotError> {
         let lookup = CellLookup::new(cells);
-        // the disk of each cell that has one (non-empty cells, ascending like `cells`)
-        let mut disk_of = vec![u32::MAX; cells.len()];
-        for (d, &c) in disks.nonempty.iter().enumerate() {
-            let i = lookup.get(c).expect("a non-empty cell is in its hull");
-            disk_of[i as usize] = d as u32;
+        // the stored disk of each cell that has one
+        let mut disk_of = vec![u32::MAX; if stored.is_some() { cells.len() } else { 0 }];
+        if let Some(disks) = stored {
+            for (d, &c) in disks.nonempty.iter().enumerate() {
+                let i = lookup.get(c).expect("a non-empty cell is in its hull");
+                disk_of[i as usize] = d as u32;
+            }
         }
         let size = 3 * (k as usize) * (k as usize + 1);
+        let parts = in_halves(cells.len(), |range| {
+            let mut offsets = Vec::with_capacity(range.len());
+            let mut idx = Vec::with_capacity(range.len().saturating_mul(size).min(max_links));
+            let mut dist = Vec::with_capacity(idx.capacity());
+            let mut row: Vec<(u32, u8)> = Vec::with_capacity(size);
+            let mut buf = Vec::with_capacity(size + 1);
+            for i in range {
+                let members = match (stored, disk_of.get(i)) {
+                    (Some(disks), Some(&d)) if d != u32::MAX => {
+                        let d = d as usize;
+                        &disks.members[disks.offsets[d]..disks.offsets[d + 1]]
+                    }
+                    _ => {
+                        grid_disk_distances(cells[i], k, &mut buf);
+                        &buf[..]
+                    }
+                };
+                row.clear();
+                for &(nb, d) in members {
+                    if d == 0 {
+                        continue;
+                    }
+                    if let Some(j) = lookup.get(nb) {
+                        row.push((j, d as u8));
+                    }
+                }
+                if idx.len() + row.len() > max_links {
+                    return Err(HotspotError::TooManyLinks { max_links });
+                }
+                row.sort_unstable();
+                row.dedup_by_key(|e| e.0);
+                for &(j, d) in &row {
+                    idx.push(j);
+                    dist.push(d);
+                }
+                offsets.push(idx.len());
+            }
+            Ok((offsets, idx, dist))
+        });
         let mut offsets = Vec::with_capacity(cells.len() + 1);
         offsets.push(0);
-        let mut idx = Vec::with_capacity(cells.len().saturating_mul(size).min(max_links));
-        let mut dist = Vec::with_capacity(idx.capacity());
-        let mut row: Vec<(u32, u8)> = Vec::with_capacity(size);
-        let mut buf = Vec::with_capacity(size + 1);
-        for (i, &c) in cells.iter().enumerate() {
-            let members = match disk_of[i] {
-                u32::MAX => {
-                    grid_disk_distances(c, k, &mut buf);
-                    &buf[..]
-                }
-                d => &disks.members[disks.offsets[d as usize]..disks.offsets[d as usize + 1]],
-            };
-            row.clear();
-            for &(nb, d) in members {
-                if d == 0 {
-                    continue;
-                }
-                if let Some(j) = lookup.get(nb) {
-                    row.push((j, d as u8));
-                }
+        let (mut idx, mut dist) = (Vec::new(), Vec::new());
+        for part in parts {
+            let (o, i, d) = part?;
+            let base = idx.len();
+            offsets.extend(o.iter().map(|o| o + base));
+            if idx.is_empty() {
+                (idx, dist) = (i, d);
+            } else {
+                idx.extend_from_slice(&i);
+                dist.extend_from_slice(&d);
             }
-            if idx.len() + row.len() > max_links {
+            if idx.len() > max_links {
                 return Err(HotspotError::TooManyLinks { max_links });
             }
-            row.sort_unstable();
-            row.dedup_by_key(|e| e.0);
-            for &(j, d) in &row {
-                idx.push(j);
-                dist.push(d);
-            }
-            offsets.push(idx.len());
         }
         Ok(Self {
             offsets,
@@ -691,5 +735,79 @@ mod tests {
                 ));
             }
         }
+    }
+
+    /// Neighbour lists by brute force: every cell's disk, looked up in a BTreeMap.
+    fn brute_neighbours(cells: &[CellIndex], k: u32) -> (Vec<usize>, Vec<u32>, Vec<u8>) {
+        let at: std::collections::BTreeMap<CellIndex, u32> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (c, i as u32))
+            .collect();
+        let (mut offsets, mut idx, mut dist) = (vec![0], Vec::new(), Vec::new());
+        for &c in cells {
+            let mut row: Vec<(u32, u8)> = c
+                .grid_disk_distances::<Vec<_>>(k)
+                .into_iter()
+                .filter(|&(_, d)| d > 0)
+                .filter_map(|(n, d)| Some((*at.get(&n)?, d as u8)))
+                .collect();
+            row.sort_unstable();
+            row.dedup_by_key(|e| e.0);
+            idx.extend(row.iter().map(|e| e.0));
+            dist.extend(row.iter().map(|e| e.1));
+            offsets.push(idx.len());
+        }
+        (offsets, idx, dist)
+    }
+
+    #[test]
+    fn large_grids_built_on_two_threads_equal_brute_force() {
+        // 12,000 incidents over ~60 x 60 km: some 11,000 non-empty res-9 cells and a hull of
+        // ~60,000, both above the two-thread threshold
+        let mut s = 5u64;
+        let mut next = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let inc: Vec<CellIndex> = (0..12_000)
+            .map(|_| {
+                LatLng::new(52.0 + 0.55 * next(), 4.6 + 0.9 * next())
+                    .expect("ll")
+                    .to_cell(Resolution::Twelve)
+            })
+            .collect();
+        let grid = CellGrid::build(&inc, None, Resolution::Nine, 1, 1_000_000).expect("grid");
+        assert!(
+            grid.nonempty > 8192 && grid.cells.len() > 8192,
+            "{}",
+            grid.nonempty
+        );
+        // the hull: the union of the non-empty cells' disks
+        let (agg, _) = aggregate(&inc, Resolution::Nine);
+        let mut union: Vec<CellIndex> = agg.iter().flat_map(|c| c.grid_disk::<Vec<_>>(1)).collect();
+        union.sort_unstable();
+        union.dedup();
+        assert_eq!(grid.cells, union);
+        let want = brute_neighbours(&grid.cells, 1);
+        for nb in [
+            Neighbours::for_grid(&grid, 1, 10_000_000).expect("for_grid"),
+            Neighbours::build(&grid.cells, 1, 10_000_000).expect("build"),
+        ] {
+            assert_eq!((nb.offsets, nb.idx, nb.dist), want);
+        }
+        // the limits hold on the two-thread path too
+        assert!(matches!(
+            Neighbours::for_grid(&grid, 1, want.1.len() - 1),
+            Err(HotspotError::TooManyLinks { .. })
+        ));
+        assert!(Neighbours::for_grid(&grid, 1, want.1.len()).is_ok());
+        assert!(matches!(
+            k_ring_hull(&agg, 1, union.len() - 1),
+            Err(HotspotError::TooManyCells { .. })
+        ));
+        assert_eq!(k_ring_hull(&agg, 1, union.len()).expect("fits"), union);
     }
 }
