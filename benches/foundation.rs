@@ -211,7 +211,7 @@ fn report(fmts: &[Value], sizes: &[Value]) {
         );
     }
     println!(
-        "\n| N | reload s (scan / R-tree) | heap_bytes() B/incident | columns+tree walk B/incident | RSS B/incident | items median ms | p95 ms | gzip median ms | RD bbox (no PROJ) median / p95 ms | returned |"
+        "\n| N | reload s (scan / point index) | heap_bytes() B/incident | columns + index B/incident | RSS B/incident | items median ms | p95 ms | gzip median ms | RD bbox (no PROJ) median / p95 ms | returned |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for s in sizes {

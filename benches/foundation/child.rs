@@ -5,7 +5,7 @@
 use crate::util::{rss, timed};
 use hotspots::app::{App, IngestRequest, NewDataset};
 use hotspots::crs::{Crs, Transformer};
-use hotspots::index::IndexedPoint;
+use hotspots::index::PointIndex;
 use hotspots::ingest::{self, Format, csv::CsvOptions, validate};
 use hotspots::model::{DatasetId, FINE_RES, Layer};
 use hotspots::privacy::Principal;
@@ -116,23 +116,7 @@ pub fn split(file: &Path, dir: &Path, crs: &str) -> Value {
     })
 }
 
-/// Bytes of the R-tree's node arrays: every node, leaf or parent, is one `RTreeNode` slot in
-/// its parent's `Vec` (a lower bound: `Vec` spare capacity and allocator headers not counted).
-fn tree_bytes(tree: &rstar::RTree<IndexedPoint>) -> usize {
-    fn walk(p: &rstar::ParentNode<IndexedPoint>) -> usize {
-        std::mem::size_of_val(p.children())
-            + p.children()
-                .iter()
-                .map(|c| match c {
-                    rstar::RTreeNode::Parent(q) => walk(q),
-                    rstar::RTreeNode::Leaf(_) => 0,
-                })
-                .sum::<usize>()
-    }
-    walk(tree.root()) + std::mem::size_of::<rstar::ParentNode<IndexedPoint>>()
-}
-
-/// Bytes of the column vectors (capacity) and dictionaries, without the R-tree.
+/// Bytes of the column vectors (capacity) and dictionaries, without the point index.
 fn column_bytes(inc: &hotspots::index::Incidents) -> usize {
     let strings = |v: &Vec<String>| v.iter().map(|s| s.capacity() + 24).sum::<usize>();
     inc.fid.capacity() * 8
@@ -147,7 +131,7 @@ fn column_bytes(inc: &hotspots::index::Incidents) -> usize {
 }
 
 /// `App::open` of an existing data dir, with the resident memory it added; then the stages of
-/// the snapshot load on their own (SQLite scan, R-tree bulk load).
+/// the snapshot load on their own (SQLite scan, point index build).
 pub fn reload(dir: &Path) -> Value {
     let (rss0, _) = rss();
     let (open_s, app) = timed(|| App::open(dir, None).expect("reopen"));
@@ -163,15 +147,11 @@ pub fn reload(dir: &Path) -> Value {
             .expect("scan");
         black_box(acc)
     });
-    let pts: Vec<IndexedPoint> = (0..n)
-        .map(|i| IndexedPoint::new([inc.x[i], inc.y[i]], i as u32))
-        .collect();
-    let (rtree_s, tree) = timed(|| rstar::RTree::bulk_load(pts));
-    black_box(tree.size());
+    let (rtree_s, points) = timed(|| PointIndex::build(&inc.x, &inc.y));
+    black_box(points.len());
     json!({
         "rows": n, "open_s": open_s, "heap_bytes": inc.heap_bytes(),
-        "column_bytes": column_bytes(inc), "tree_bytes": tree_bytes(&inc.tree),
-        "node_slot_bytes": std::mem::size_of::<rstar::RTreeNode<IndexedPoint>>(),
+        "column_bytes": column_bytes(inc), "tree_bytes": inc.points.heap_bytes(),
         "rss_delta": rss1.saturating_sub(rss0), "rss_after": rss1, "hwm": hwm,
         "scan_s": scan_s, "rtree_s": rtree_s,
     })

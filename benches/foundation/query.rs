@@ -2,7 +2,7 @@
 //! so each request also appends to the audit log; the per-key rate limit is switched off):
 //! `GET /collections/bench.incidents/items?bbox=<lon/lat>&limit=1000` over many different
 //! boxes sized to hold about 1,100 incidents, so each answer carries 1,000 features. Then the
-//! same boxes stage by stage (filter parse, R-tree select, SQLite details, features, JSON).
+//! same boxes stage by stage (filter parse, point-index select, SQLite details, features, JSON).
 
 use crate::child::{DATASET, MEMBER};
 use crate::data::BOX_RD;
@@ -91,7 +91,7 @@ async fn run(
 
 /// The stages of the items handler on the same boxes, outside HTTP. The filters are parsed in
 /// a first pass: parsing builds and drops a PROJ context, which evicts the caches and made the
-/// R-tree select that follows it look 50x slower than it is.
+/// index select that follows it look 50x slower than it is.
 fn stages(st: &AppState, bbs: &[([f64; 4], [f64; 4])]) -> Value {
     let ds = DatasetId::new(DATASET).expect("id");
     let snap = st.app.catalog.get(&ds).expect("snapshot");

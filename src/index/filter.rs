@@ -1,7 +1,6 @@
 //! Selecting incidents by time, category, source and bounding box.
 
 use super::Incidents;
-use rstar::AABB;
 
 /// A closed time interval in unix seconds; `None` = open end.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -94,12 +93,20 @@ impl Incidents {
         };
         let mut out: Vec<u32> = match f.bbox_metric {
             Some(b) => {
-                let env = AABB::from_corners([b[0], b[1]], [b[2], b[3]]);
-                self.tree
-                    .locate_in_envelope(&env)
-                    .map(|p| p.data)
-                    .filter(|&i| keep(i as usize))
-                    .collect()
+                let mut out = Vec::new();
+                // corners in any order, as rstar's envelope took them
+                let q = [
+                    b[0].min(b[2]),
+                    b[1].min(b[3]),
+                    b[0].max(b[2]),
+                    b[1].max(b[3]),
+                ];
+                self.points.within(&self.x, &self.y, q, |i| {
+                    if keep(i as usize) {
+                        out.push(i);
+                    }
+                });
+                out
             }
             None => {
                 // branch-free: write every row, advance past the kept ones (a filter keeping
