@@ -8,6 +8,7 @@ use super::analysis::{
 };
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
+use super::protect::Guard;
 use crate::analysis::concentration::{self as conc, ConcentrationBy, ConcentrationParams};
 use crate::analysis::coverage::{self as cov, CovIncident, CoverageParams};
 use crate::analysis::{h3grid, hotspot};
@@ -89,10 +90,23 @@ pub async fn concentration(
             let n: Vec<u64> = counts.iter().map(|c| c.1).collect();
             let total = total.map(|t| t.max(n.len() as u64));
             let c = conc::concentration(&n, total, &params).map_err(conc_error)?;
+            // the counts shown per place go through the guard: cell-key noise at the open
+            // tier when the dataset has it, and places hidden whose difference with the
+            // unrestricted answer would reveal a small category or source count
+            let guard = Guard::build(&snap, &sc, &rows, params.resolution, &|_| 0);
             let top: Vec<Value> = c
                 .top_units
                 .iter()
-                .map(|u| json!({"h3": format!("{:x}", counts[u.index].0), "count": shown(u.count, min)}))
+                .map(|u| {
+                    let cell = counts[u.index].0;
+                    // suppression on the exact count, then the noise on what is shown
+                    let count = match shown(u.count, min) {
+                        Value::Null => Value::Null,
+                        _ if guard.differencing(cell, 0) => Value::Null,
+                        _ => json!(guard.show(cell, 0, u.count)),
+                    };
+                    json!({"h3": format!("{cell:x}"), "count": count})
+                })
                 .collect();
             let mut v = serde_json::to_value(&c).unwrap_or_default();
             v["top_units"] = json!(top);

@@ -8,10 +8,11 @@ use super::analysis::{SnapshotCells, cache_key, cached, disclosure_json, scope, 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, Query};
 use super::features::year_month;
+use super::protect::Guard;
 use crate::analysis::{hotspot, monitor, proximity};
 use crate::index::{DatasetSnapshot, TimeRange, month_end, month_start};
 use crate::model::Tier;
-use crate::privacy::disclosure::{CellRules, hidden_counts};
+use crate::privacy::disclosure::{CellRules, hidden_counts, hidden_counts_with};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -130,19 +131,26 @@ pub async fn picture(
             })
             .collect();
         let res = r.max_resolution.min(8);
-        let parent_res = h3o::Resolution::try_from(res).unwrap_or(h3o::Resolution::Eight);
-        let area = by(
-            &rows,
-            |i| {
-                h3o::CellIndex::try_from(inc.cell[i])
-                    .ok()
-                    .and_then(|c| c.parent(parent_res))
-                    .map_or(0, u64::from)
-            },
-            |c| h3o::CellIndex::try_from(c).map(|c| c.to_string()).unwrap_or_default(),
-        );
-        let area_shown = counts(area);
-        let mut areas: Vec<(String, Value)> = area_shown.into_iter().collect();
+        let column = inc.cells_at(res);
+        let area_counts = column.count(Some(&rows));
+        // areas through the guard, over the period's window: cell-key noise at the open tier
+        // when the dataset has it, and areas hidden whose difference with the unrestricted
+        // picture would reveal a small category or source count
+        let mut protection = sc.protection.clone();
+        if let Some(u) = &mut protection.unrestricted {
+            u.time = Some(TimeRange { start: Some(t0), end: Some(t1) });
+        }
+        let guard = Guard::build_with(&snap, &protection, r.min_count, &rows, res, &|_| 0);
+        let n: Vec<u64> = area_counts.counts.iter().map(|&c| u64::from(c)).collect();
+        let diff: Vec<bool> = area_counts.cells.iter().map(|&c| guard.differencing(c, 0)).collect();
+        let hide = hidden_counts_with(&n, r, &diff);
+        let mut areas: Vec<(String, Value)> = area_counts
+            .cells
+            .iter()
+            .zip(&n)
+            .zip(hide)
+            .map(|((&c, &n), h)| (format!("{c:x}"), if h { Value::Null } else { json!(guard.show(c, 0, n)) }))
+            .collect();
         areas.sort_by(|a, b| b.1.as_u64().cmp(&a.1.as_u64()).then(a.0.cmp(&b.0)));
         let body = json!({
             "dataset": snap.meta.id, "title": snap.meta.title,

@@ -104,7 +104,20 @@ impl Guard {
         res: u8,
         period: &dyn Fn(i64) -> i64,
     ) -> Guard {
-        let p = &sc.protection;
+        Guard::build_with(snap, &sc.protection, sc.rules.min_count, rows, res, period)
+    }
+
+    /// As [`Guard::build`] with the protection given (an output over another time window
+    /// than the request's filter gives its own: the unrestricted counts must cover the same
+    /// window as `rows`).
+    pub fn build_with(
+        snap: &DatasetSnapshot,
+        p: &Protection,
+        min_count: u32,
+        rows: &[u32],
+        res: u8,
+        period: &dyn Fn(i64) -> i64,
+    ) -> Guard {
         let Ok(res) = Resolution::try_from(res) else {
             return Guard::none();
         };
@@ -123,7 +136,7 @@ impl Guard {
         }
         let mut unsafe_groups = HashSet::new();
         if let Some(f) = &p.unrestricted {
-            let k = sc.rules.min_count;
+            let k = min_count;
             let mut atoms: HashMap<(u64, i64, u16, u16), u32> = HashMap::new();
             for r in inc.select(f) {
                 if let Some(c) = cell_at(snap, r, res) {
@@ -141,7 +154,7 @@ impl Guard {
         }
         Guard {
             noise: p.noise,
-            min_count: sc.rules.min_count,
+            min_count,
             keys,
             total_key: None,
             unsafe_groups,

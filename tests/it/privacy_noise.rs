@@ -203,3 +203,112 @@ async fn category_and_source_restrictions_cannot_be_subtracted() {
         "the data has small atoms, so the rule above is tested"
     );
 }
+
+/// h3 -> count of the places an answer lists: `concentration` (`top_units`) or `picture`
+/// (`by_area.cells`).
+async fn places(w: &World, who: &Who, route: &str, query: &str) -> BTreeMap<String, Option<u64>> {
+    let v = w
+        .call(who, get(format!("/datasets/{DS}/{route}?{query}")))
+        .await
+        .expect(200)
+        .json();
+    let list = match route {
+        "concentration" => &v["top_units"],
+        _ => &v["by_area"]["cells"],
+    };
+    list.as_array()
+        .expect("places")
+        .iter()
+        .map(|u| {
+            (
+                u["h3"].as_str().expect("h3").to_owned(),
+                u["count"].as_u64(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn concentration_and_picture_places_cannot_be_subtracted_and_carry_the_noise() {
+    let w = world().await;
+    let routes = [
+        ("concentration", "by=place&resolution=8&top=10000"),
+        ("picture", "datetime=2024-01-01/2024-12-31"),
+    ];
+    let restrictions = [
+        "category=jeugdoverlast",
+        "category=geluidsoverlast,burenruzie",
+        "source=politie",
+        "category=jeugdoverlast&source=politie",
+    ];
+    for (route, base) in routes {
+        // places compared over both tiers (the rule hides many of the open tier's)
+        let mut compared = 0;
+        for who in [&w.open, &w.closed] {
+            let all = places(&w, who, route, base).await;
+            let k = who.k();
+            for r in restrictions {
+                let part = places(&w, who, route, &format!("{base}&{r}")).await;
+                for (h, p) in &part {
+                    if let (Some(p), Some(Some(a))) = (p, all.get(h)) {
+                        let d = a - p;
+                        assert!(
+                            d == 0 || d >= k,
+                            "{route} {} {r}: place {h} all={a} restricted={p}: difference {d} < k={k}",
+                            who.name
+                        );
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        assert!(compared >= 10, "{route}: only {compared} places compared");
+    }
+    // the private tier is not restricted, and the data has small atoms there
+    let all = places(
+        &w,
+        &w.private,
+        "concentration",
+        "by=place&resolution=8&top=10000",
+    )
+    .await;
+    let part = places(
+        &w,
+        &w.private,
+        "concentration",
+        "by=place&resolution=8&top=10000&source=politie",
+    )
+    .await;
+    assert!(
+        part.iter()
+            .any(|(h, p)| matches!((p, all[h]), (Some(p), Some(a)) if a > *p && a - p < 5)),
+        "the data has small atoms, so the rule above is tested"
+    );
+    // with the dataset's noise on, the open tier's place counts move by at most 2
+    let exact = [
+        places(&w, &w.private, "concentration", "by=place&resolution=8&top=10000&category=jeugdoverlast,geluidsoverlast,burenruzie,drugsoverlast,zwerfafval").await,
+        places(&w, &w.private, "picture", "datetime=2023-01-01/2025-12-31&category=jeugdoverlast,geluidsoverlast,burenruzie,drugsoverlast,zwerfafval").await,
+    ];
+    set_noise(&w, true).await;
+    let noisy = [
+        places(
+            &w,
+            &w.open,
+            "concentration",
+            "by=place&resolution=8&top=10000",
+        )
+        .await,
+        places(&w, &w.open, "picture", "datetime=2023-01-01/2025-12-31").await,
+    ];
+    for (exact, noisy) in exact.iter().zip(&noisy) {
+        let (mut shown, mut moved) = (0, 0);
+        for (h, c) in noisy {
+            if let (Some(c), Some(Some(e))) = (c, exact.get(h)) {
+                assert!(c.abs_diff(*e) <= 2, "place {h}: {c} against {e}");
+                shown += 1;
+                moved += usize::from(c != e);
+            }
+        }
+        assert!(shown >= 10 && moved > 0, "{shown} shown, {moved} moved");
+    }
+}
