@@ -42,7 +42,7 @@ fn facilities(
     snap.facilities
         .iter()
         .enumerate()
-        .filter(|(_, (_, f))| kinds.is_none_or(|k| k.iter().any(|k| *k == f.kind)))
+        .filter(|(_, (_, f))| kinds.is_none_or(|k| k.contains(&f.kind)))
         .filter(|(_, (_, f))| tier == Tier::Private || !f.confidential)
         .map(|(i, (_, f))| {
             (

@@ -320,7 +320,7 @@ mod tests {
                 return None;
             }
             b.extend_from_slice(format!("{{\"i\":{i}}}").as_bytes());
-            Some(i % 5 == 0)
+            Some(i.is_multiple_of(5))
         };
         let mut a = FeatureWriter::with_capacity(n * 8);
         a.extend(n, write);

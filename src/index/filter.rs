@@ -64,11 +64,7 @@ fn codes(names: &Option<Vec<String>>, dict: &[String]) -> Option<Vec<bool>> {
 impl Filter {
     /// Whether the filter keeps every incident.
     pub fn is_empty(&self) -> bool {
-        self.time.is_none()
-            && self.categories.is_none()
-            && self.sources.is_none()
-            && self.bbox_metric.is_none()
-            && self.bbox_lonlat.is_none()
+        *self == Filter::default()
     }
 }
 
