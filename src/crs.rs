@@ -167,6 +167,24 @@ impl Transformer {
         }
     }
 
+    /// As [`Transformer::points`] from `from` to `to`, on two threads for large inputs (each
+    /// thread builds its own transformer: `proj::Proj` is not Send).
+    pub fn points_in_parallel(from: Crs, to: Crs, pts: &mut [(f64, f64)]) -> Result<(), CrsError> {
+        const FROM: usize = 50_000;
+        if pts.len() < FROM {
+            return Transformer::new(from, to).map(|t| t.points(pts));
+        }
+        let (a, b) = pts.split_at_mut(pts.len() / 2);
+        std::thread::scope(|s| {
+            let second = s.spawn(move || Transformer::new(from, to).map(|t| t.points(b)));
+            let first = Transformer::new(from, to).map(|t| t.points(a));
+            let second = second
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            first.and(second)
+        })
+    }
+
     /// Transforms every coordinate of a multipolygon; `None` if any point fails.
     pub fn multipolygon(&self, mp: &geo::MultiPolygon<f64>) -> Option<geo::MultiPolygon<f64>> {
         use geo::MapCoords;

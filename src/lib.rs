@@ -12,5 +12,6 @@ pub mod h3bits;
 pub mod index;
 pub mod ingest;
 pub mod model;
+pub mod par;
 pub mod privacy;
 pub mod store;

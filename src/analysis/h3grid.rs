@@ -273,22 +273,13 @@ fn hull_with_disks(
     Ok((out, disks))
 }
 
-/// `f` on the two halves of `0..n` on two threads when `n` is large (a res-10 grid of a town
-/// at 1M incidents has 33,000 cells), else on the whole range; the results in order.
+/// Grids from this many cells build on two threads (a res-10 grid of a town at 1M incidents
+/// has 33,000 cells).
+const PARALLEL_FROM: usize = 8192;
+
+/// [`crate::par::in_halves`] from [`PARALLEL_FROM`].
 fn in_halves<T: Send>(n: usize, f: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
-    const PARALLEL_FROM: usize = 8192;
-    if n < PARALLEL_FROM {
-        return vec![f(0..n)];
-    }
-    let mid = n / 2;
-    std::thread::scope(|s| {
-        let second = s.spawn(|| f(mid..n));
-        let first = f(0..mid);
-        let second = second
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        vec![first, second]
-    })
+    crate::par::in_halves(n, PARALLEL_FROM, f)
 }
 
 /// The cells of a WGS84 lon/lat study area at `res` (centre containment), sorted.

@@ -87,7 +87,7 @@ pub fn prepare(batch: ParsedBatch, ctx: &Context<'_>) -> Result<Prepared, Ingest
         }
     }
     let raw_xy = ll.clone();
-    to_wgs.points(&mut ll);
+    Transformer::points_in_parallel(ctx.input_crs, Crs::WGS84, &mut ll)?;
     let input_area = ctx.input_crs.area_of_use()?;
     // 2. decide the metric CRS (the dataset's, or from the centre of this batch)
     let (metric, fix) = match ctx.dataset.metric_crs.as_deref() {
@@ -122,7 +122,7 @@ pub fn prepare(batch: ParsedBatch, ctx: &Context<'_>) -> Result<Prepared, Ingest
     if ctx.input_crs == metric {
         metric_xy.clone_from(&raw_xy);
     } else {
-        Transformer::new(Crs::WGS84, metric)?.points(&mut metric_xy);
+        Transformer::points_in_parallel(Crs::WGS84, metric, &mut metric_xy)?;
     }
     // 3. per-record coordinate checks
     let mut located: Vec<(&RawRecord, Located)> = Vec::with_capacity(point_recs.len());
@@ -290,23 +290,67 @@ fn incidents(
     ctx: &Context<'_>,
     rejected: &mut Vec<Rejected>,
 ) -> Vec<Incident> {
-    let mut seen: HashMap<(String, String), usize> = HashMap::new();
-    let mut out = Vec::with_capacity(located.len());
-    for (r, p) in located {
-        match incident(b, r, p, ctx, &mut seen) {
-            Ok(inc) => out.push(inc),
+    // the H3 cells on two threads (0.55 s for 1M rows on one)
+    let cells: Vec<Result<u64, String>> = crate::par::in_halves(located.len(), 50_000, |range| {
+        located[range]
+            .iter()
+            .map(|(_, p)| fine_cell(p))
+            .collect::<Vec<_>>()
+    })
+    .concat();
+    let mut out: Vec<(usize, Incident)> = Vec::with_capacity(located.len());
+    for ((r, p), cell) in located.into_iter().zip(cells) {
+        match incident(b, r, p, cell, ctx) {
+            Ok(inc) => out.push((r.row, inc)),
             Err(reason) => rejected.push(Rejected { row: r.row, reason }),
         }
     }
-    out
+    // the same (source, external id) twice in the batch: the first row stays; the map borrows
+    // its keys and is sized once (cloning two strings per row and rehashing cost a third of
+    // this stage)
+    let mut first: HashMap<(&str, &str), usize> = HashMap::with_capacity(out.len());
+    let mut duplicate = vec![false; out.len()];
+    for (i, (row, inc)) in out.iter().enumerate() {
+        match first.entry((inc.source.as_str(), inc.external_id.as_str())) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                duplicate[i] = true;
+                rejected.push(Rejected {
+                    row: *row,
+                    reason: format!(
+                        "duplicate id {:?} of source {:?} in this batch (first at row {})",
+                        inc.external_id,
+                        inc.source,
+                        e.get()
+                    ),
+                });
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(*row);
+            }
+        }
+    }
+    drop(first);
+    out.into_iter()
+        .zip(duplicate)
+        .filter(|(_, d)| !d)
+        .map(|((_, inc), _)| inc)
+        .collect()
+}
+
+/// The H3 cell at `FINE_RES` of a located point.
+fn fine_cell(p: &Located) -> Result<u64, String> {
+    let res = h3o::Resolution::try_from(FINE_RES).unwrap_or(h3o::Resolution::Twelve);
+    h3o::LatLng::new(p.lat, p.lon)
+        .map(|ll| u64::from(ll.to_cell(res)))
+        .map_err(|e| format!("invalid lon/lat: {e}"))
 }
 
 fn incident(
     b: &ParsedBatch,
     r: &RawRecord,
     p: Located,
+    cell: Result<u64, String>,
     ctx: &Context<'_>,
-    seen: &mut HashMap<(String, String), usize>,
 ) -> Result<Incident, String> {
     let external_id = first(b, r, &["external_id", "id"]).ok_or("missing external_id")?;
     if external_id.len() > 128 {
@@ -330,15 +374,8 @@ fn incident(
     if category.is_empty() {
         return Err("missing category".into());
     }
-    if let Some(prev) = seen.insert((source.clone(), external_id.clone()), r.row) {
-        return Err(format!(
-            "duplicate id {external_id:?} of source {source:?} in this batch (first at row {prev})"
-        ));
-    }
+    let cell = cell?;
     let subject = first(b, r, &["subject"]).map(|s| pseudonym::pseudonymise(&ctx.subject_key, &s));
-    let cell = h3o::LatLng::new(p.lat, p.lon)
-        .map_err(|e| format!("invalid lon/lat: {e}"))?
-        .to_cell(h3o::Resolution::try_from(FINE_RES).unwrap_or(h3o::Resolution::Twelve));
     Ok(Incident {
         source,
         external_id,
@@ -349,7 +386,7 @@ fn incident(
         lat: p.lat,
         x: p.x,
         y: p.y,
-        cell: u64::from(cell),
+        cell,
         props: props_json(b, r, INCIDENT_FIELDS),
     })
 }

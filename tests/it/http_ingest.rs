@@ -709,3 +709,70 @@ async fn wgs84_to_rd_agrees_with_cs2cs() {
         assert!(d < 0.01, "{}: {d} m from cs2cs", p["id"]);
     }
 }
+
+/// A batch above the two-thread threshold of validation (PROJ transforms and H3 cells in two
+/// halves, duplicates found after): every stored point, cell and rejection is what one thread
+/// computes, and a duplicate pair split across the halves keeps its first row.
+#[tokio::test]
+async fn a_large_batch_is_validated_on_two_threads_like_one() {
+    use h3o::{LatLng, Resolution};
+    use hotspots::crs::{Crs, Transformer};
+    let app = TestApp::new();
+    app.create_dataset("big", Some("EPSG:28992")).await;
+    let n = 60_010;
+    let mut csv = String::from("external_id;occurred_at;category;source;x;y\n");
+    let mut xy = Vec::with_capacity(n);
+    for i in 0..n {
+        let x = 110_000.0 + (i * 7919 % 20_000) as f64 + 0.125;
+        let y = 490_000.0 + (i * 104_729 % 20_000) as f64 + 0.5;
+        // row 55,000 repeats the id of row 3 (rows count from 1 after the header)
+        let id = if i == 54_999 { 2 } else { i };
+        csv.push_str(&format!(
+            "B-{id};2025-03-01T10:00:00Z;geluidsoverlast;gemeente;{};{}\n",
+            format!("{x}").replace('.', ","),
+            format!("{y}").replace('.', ",")
+        ));
+        xy.push((x, y));
+    }
+    let out = app
+        .ingest("big", "incidents", "text/csv", "crs=EPSG:28992", csv)
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(out["accepted"], json!(n - 1), "{}", out["rejected"]);
+    let rej = out["rejected"].as_array().expect("rejected");
+    assert_eq!(rej.len(), 1, "{rej:?}");
+    assert_eq!(rej[0]["row"], json!(55_000));
+    assert!(
+        rej[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("duplicate id \"B-2\"") && r.contains("first at row 3")),
+        "{rej:?}"
+    );
+    let snap = app
+        .state
+        .app
+        .catalog
+        .get(&hotspots::model::DatasetId::new("big").expect("id"))
+        .expect("dataset");
+    let inc = &snap.incidents;
+    let to_wgs = Transformer::new(Crs::RD_NEW, Crs::WGS84).expect("transformer");
+    let input: std::collections::HashSet<(u64, u64)> =
+        xy.iter().map(|(x, y)| (x.to_bits(), y.to_bits())).collect();
+    let mut seen = 0;
+    for r in 0..inc.len() {
+        let (x, y) = (inc.x[r], inc.y[r]);
+        assert!(
+            input.contains(&(x.to_bits(), y.to_bits())),
+            "stored point from the input"
+        );
+        let (lon, lat) = to_wgs.point(x, y).expect("in range");
+        assert!((inc.lon[r] - lon).abs() < 1e-12 && (inc.lat[r] - lat).abs() < 1e-12);
+        let cell = LatLng::new(inc.lat[r], inc.lon[r])
+            .expect("ll")
+            .to_cell(Resolution::Twelve);
+        assert_eq!(inc.cell[r], u64::from(cell));
+        seen += 1;
+    }
+    assert_eq!(seen, n - 1);
+}
