@@ -80,8 +80,7 @@ impl Incidents {
             .position(|c| c == name)
             .map(|i| i as u16)
     }
-    /// Bytes held by the columns (with the cell columns built so far) and the R-tree (an
-    /// estimate of the tree's inner nodes).
+    /// Bytes held by the columns (with the cell columns built so far) and the point index.
     pub fn heap_bytes(&self) -> usize {
         let n = self.fid.capacity();
         n * (8 * 6)
@@ -111,6 +110,8 @@ pub struct DatasetSnapshot {
     pub facility_tree: RTree<IndexedPoint>,
     pub baseline: Vec<(i64, BaselinePoint)>,
     pub study_area: Option<StudyArea>,
+    /// Incidents per category code and per source code, counted on first use.
+    code_counts: std::sync::OnceLock<(Vec<u64>, Vec<u64>)>,
 }
 
 fn code(dict: &mut HashMap<String, u32>, names: &mut Vec<String>, s: &str) -> u32 {
@@ -182,21 +183,34 @@ impl DatasetSnapshot {
             incidents: inc,
             facilities,
             facility_tree,
+            code_counts: std::sync::OnceLock::new(),
         })
     }
 
-    /// Incident counts per category and per source (for collection descriptions).
+    /// Incident counts per category and per source (for collection descriptions), counted
+    /// once per snapshot.
     pub fn counts(&self) -> (BTreeMap<&str, u64>, BTreeMap<&str, u64>) {
         let inc = &self.incidents;
-        let mut c = vec![0u64; inc.categories.len()];
-        let mut s = vec![0u64; inc.sources.len()];
-        for i in 0..inc.len() {
-            c[inc.cat[i] as usize] += 1;
-            s[inc.src[i] as usize] += 1;
-        }
+        let (c, s) = self.code_counts.get_or_init(|| {
+            let mut c = vec![0u64; inc.categories.len()];
+            let mut s = vec![0u64; inc.sources.len()];
+            for i in 0..inc.len() {
+                c[inc.cat[i] as usize] += 1;
+                s[inc.src[i] as usize] += 1;
+            }
+            (c, s)
+        });
         (
-            inc.categories.iter().map(String::as_str).zip(c).collect(),
-            inc.sources.iter().map(String::as_str).zip(s).collect(),
+            inc.categories
+                .iter()
+                .map(String::as_str)
+                .zip(c.iter().copied())
+                .collect(),
+            inc.sources
+                .iter()
+                .map(String::as_str)
+                .zip(s.iter().copied())
+                .collect(),
         )
     }
 }
