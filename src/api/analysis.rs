@@ -602,8 +602,10 @@ pub async fn emerging(
         sc.check_size(pts.len())?;
         let result = emerging::emerging_hot_spots(&pts, &params).map_err(emerging_error)?;
         let bin = params.bin;
-        let g_total = Guard::build(&snap, &sc, &rows, params.resolution, &|_| 0);
-        let g_bins = Guard::build(&snap, &sc, &rows, params.resolution, &|t| bin.index_of(t));
+        let (g_total, g_bins) =
+            Guard::build_total_and_periods(&snap, &sc, &rows, params.resolution, &|t| {
+                bin.index_of(t)
+            });
         let bin_of = |start: &str| {
             chrono::NaiveDate::parse_from_str(start, "%Y-%m-%d").map_or(i64::MIN, |d| {
                 bin.index_of(d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp())

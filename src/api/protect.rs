@@ -118,46 +118,28 @@ impl Guard {
         res: u8,
         period: &dyn Fn(i64) -> i64,
     ) -> Guard {
-        let Ok(res) = Resolution::try_from(res) else {
-            return Guard::none();
-        };
-        if !p.active() {
-            return Guard::none();
+        match Sums::count(snap, p, rows, res, period) {
+            Some(sums) => sums.guard(p, min_count),
+            None => Guard::none(),
         }
-        let inc = &snap.incidents;
-        let mut keys = HashMap::new();
-        if p.noise && inc.rkey.len() == inc.len() {
-            for &r in rows {
-                if let Some(c) = cell_at(snap, r, res) {
-                    let t = inc.t[r as usize];
-                    *keys.entry((c, period(t))).or_insert(0u64) += u64::from(inc.rkey[r as usize]);
-                }
-            }
-        }
-        let mut unsafe_groups = HashSet::new();
-        if let Some(f) = &p.unrestricted {
-            let k = min_count;
-            let mut atoms: HashMap<(u64, i64, u16, u16), u32> = HashMap::new();
-            for r in inc.select(f) {
-                if let Some(c) = cell_at(snap, r, res) {
-                    let i = r as usize;
-                    let cat = if p.by_category { inc.cat[i] } else { u16::MAX };
-                    let src = if p.by_source { inc.src[i] } else { u16::MAX };
-                    *atoms.entry((c, period(inc.t[i]), cat, src)).or_insert(0) += 1;
-                }
-            }
-            unsafe_groups = atoms
-                .into_iter()
-                .filter(|(_, n)| *n > 0 && *n < k)
-                .map(|((c, p, _, _), _)| (c, p))
-                .collect();
-        }
-        Guard {
-            noise: p.noise,
-            min_count,
-            keys,
-            total_key: None,
-            unsafe_groups,
+    }
+
+    /// The guards of an output with a count per period and a total over the periods
+    /// (`/emerging`'s series and total): `(total, per period)`, from one pass over the rows
+    /// and one over the unrestricted selection; the same guards as [`Guard::build`] with
+    /// `|_| 0` and with `period`.
+    pub fn build_total_and_periods(
+        snap: &DatasetSnapshot,
+        sc: &Scope,
+        rows: &[u32],
+        res: u8,
+        period: &dyn Fn(i64) -> i64,
+    ) -> (Guard, Guard) {
+        let p = &sc.protection;
+        let k = sc.rules.min_count;
+        match Sums::count(snap, p, rows, res, period) {
+            Some(sums) => (sums.over_periods().guard(p, k), sums.guard(p, k)),
+            None => (Guard::none(), Guard::none()),
         }
     }
 
@@ -199,5 +181,79 @@ impl Guard {
     /// Whether the guard perturbs counts.
     pub fn noisy(&self) -> bool {
         self.noise
+    }
+}
+
+/// Per (cell, period): the record-key sums of the counted rows (noise) and the counts of the
+/// unrestricted selection's atoms (differencing).
+struct Sums {
+    keys: HashMap<(u64, i64), u64>,
+    atoms: HashMap<(u64, i64, u16, u16), u32>,
+}
+
+impl Sums {
+    /// `None` when nothing is protected.
+    fn count(
+        snap: &DatasetSnapshot,
+        p: &Protection,
+        rows: &[u32],
+        res: u8,
+        period: &dyn Fn(i64) -> i64,
+    ) -> Option<Sums> {
+        let res = Resolution::try_from(res).ok()?;
+        if !p.active() {
+            return None;
+        }
+        let inc = &snap.incidents;
+        let mut keys = HashMap::new();
+        if p.noise && inc.rkey.len() == inc.len() {
+            for &r in rows {
+                if let Some(c) = cell_at(snap, r, res) {
+                    let t = inc.t[r as usize];
+                    *keys.entry((c, period(t))).or_insert(0u64) += u64::from(inc.rkey[r as usize]);
+                }
+            }
+        }
+        let mut atoms = HashMap::new();
+        if let Some(f) = &p.unrestricted {
+            for r in inc.select(f) {
+                if let Some(c) = cell_at(snap, r, res) {
+                    let i = r as usize;
+                    let cat = if p.by_category { inc.cat[i] } else { u16::MAX };
+                    let src = if p.by_source { inc.src[i] } else { u16::MAX };
+                    *atoms.entry((c, period(inc.t[i]), cat, src)).or_insert(0u32) += 1;
+                }
+            }
+        }
+        Some(Sums { keys, atoms })
+    }
+
+    /// The sums over all periods (period 0): a key sum and an atom count add up.
+    fn over_periods(&self) -> Sums {
+        let mut keys = HashMap::new();
+        for (&(c, _), &k) in &self.keys {
+            *keys.entry((c, 0)).or_insert(0u64) += k;
+        }
+        let mut atoms = HashMap::new();
+        for (&(c, _, cat, src), &n) in &self.atoms {
+            *atoms.entry((c, 0, cat, src)).or_insert(0u32) += n;
+        }
+        Sums { keys, atoms }
+    }
+
+    fn guard(self, p: &Protection, min_count: u32) -> Guard {
+        let unsafe_groups = self
+            .atoms
+            .into_iter()
+            .filter(|(_, n)| *n > 0 && *n < min_count)
+            .map(|((c, p, _, _), _)| (c, p))
+            .collect();
+        Guard {
+            noise: p.noise,
+            min_count,
+            keys: self.keys,
+            total_key: None,
+            unsafe_groups,
+        }
     }
 }

@@ -312,3 +312,68 @@ async fn concentration_and_picture_places_cannot_be_subtracted_and_carry_the_noi
         assert!(shown >= 10 && moved > 0, "{shown} shown, {moved} moved");
     }
 }
+
+/// `(h3, bin start or "total") -> count` of an emerging answer.
+async fn emerging_counts(
+    w: &World,
+    who: &Who,
+    query: &str,
+) -> BTreeMap<(String, String), Option<u64>> {
+    let v = w
+        .call(who, get(format!("/datasets/{DS}/emerging?{query}")))
+        .await
+        .expect(200)
+        .json();
+    let mut out = BTreeMap::new();
+    for f in v["features"].as_array().expect("features") {
+        let p = &f["properties"];
+        let h = p["h3"].as_str().expect("h3").to_owned();
+        out.insert((h.clone(), "total".into()), p["total_count"].as_u64());
+        for b in p["series"].as_array().expect("series") {
+            let start = b["bin_start"].as_str().expect("bin").to_owned();
+            out.insert((h.clone(), start), b["count"].as_u64());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn emerging_totals_and_bins_cannot_be_subtracted() {
+    let w = world().await;
+    let mut compared = (0, 0);
+    // the closed tier at res 8 (small atoms in some bins) and res 9 (in some totals too)
+    for (who, base) in [
+        (&w.open, "resolution=8&bin=quarter&min_bins=3"),
+        (&w.closed, "resolution=8&bin=quarter&min_bins=3"),
+        (&w.closed, "resolution=9&bin=quarter&min_bins=3"),
+    ] {
+        let all = emerging_counts(&w, who, base).await;
+        let k = who.k();
+        for r in [
+            "category=jeugdoverlast",
+            "source=politie",
+            "category=geluidsoverlast,burenruzie&source=gemeente",
+        ] {
+            let part = emerging_counts(&w, who, &format!("{base}&{r}")).await;
+            for (key, p) in &part {
+                if let (Some(p), Some(Some(a))) = (p, all.get(key)) {
+                    let d = a - p;
+                    assert!(
+                        d == 0 || d >= k,
+                        "{} {r}: {key:?} all={a} restricted={p}: difference {d} < k={k}",
+                        who.name
+                    );
+                    if key.1 == "total" {
+                        compared.0 += 1;
+                    } else {
+                        compared.1 += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        compared.0 >= 10 && compared.1 >= 10,
+        "compared (totals, bins): {compared:?}"
+    );
+}
