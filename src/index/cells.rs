@@ -2,7 +2,7 @@
 //! (on first use) so that an analysis counts a selection per cell with one array increment per
 //! incident: no per-request validation of the stored cells, no parent computation, no hashing.
 
-use super::{Filter, Incidents};
+use super::Incidents;
 use crate::h3bits::{self, CellMap};
 use std::sync::OnceLock;
 
@@ -187,17 +187,6 @@ impl Incidents {
         let res = res.min(15);
         self.columns.0[usize::from(res)].get_or_init(|| CellColumn::build(&self.cell, res))
     }
-
-    /// Incidents per cell at `res` of the rows matching `filter` (`rows`, when the caller
-    /// selected them already).
-    pub fn count_cells(&self, res: u8, filter: &Filter, rows: Option<&[u32]>) -> CellCounts {
-        let col = self.cells_at(res);
-        match rows {
-            Some(rows) => col.count(Some(rows)),
-            None if filter.is_empty() => col.count(None),
-            None => col.count(Some(&self.select(filter))),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -272,8 +261,6 @@ mod tests {
             );
             assert_eq!(inc.cells_at(res).count(Some(&odd)), brute(&inc, res, &odd));
             assert_eq!(inc.cells_at(res).cell_of(inc.len() as u32 - 1), None);
-            let f = Filter::default();
-            assert_eq!(inc.count_cells(res, &f, None), brute(&inc, res, &all));
         }
         // finer than the stored cells: no cell
         assert!(inc.cells_at(13).count(None).cells.is_empty());
