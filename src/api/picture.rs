@@ -282,35 +282,12 @@ fn top_hot_spots(snap: &DatasetSnapshot, rows: &[u32], res: u8, tier: Tier) -> V
 }
 
 fn proximity_summary(snap: &DatasetSnapshot, rows: &[u32], tier: Tier) -> Value {
-    let inc = &snap.incidents;
-    let fac: Vec<proximity::ProxFacility> = snap
-        .facilities
-        .iter()
-        .filter(|(_, f)| tier == Tier::Private || !f.confidential)
-        .map(|(_, f)| proximity::ProxFacility {
-            id: f.id.clone(),
-            kind: f.kind.clone(),
-            x: f.x,
-            y: f.y,
-        })
+    // every kind, no confidential facility below the private tier (as /proximity)
+    let fac: Vec<proximity::ProxFacility> = super::proximity::facilities(snap, None, tier)
+        .into_iter()
+        .map(|(_, f)| f)
         .collect();
-    let pts: Vec<proximity::ProxIncident> = rows
-        .iter()
-        .map(|&r| {
-            let r = r as usize;
-            proximity::ProxIncident {
-                x: inc.x[r],
-                y: inc.y[r],
-                cell: inc.cell[r],
-                subject: inc.subject[r].checked_sub(1),
-            }
-        })
-        .collect();
-    let baseline: Vec<(f64, f64, f64)> = snap
-        .baseline
-        .iter()
-        .map(|(_, b)| (b.x, b.y, b.weight))
-        .collect();
+    let (pts, baseline) = super::proximity::inputs(snap, rows);
     let params = proximity::ProximityParams {
         simulations: 99,
         seed: 1,

@@ -34,7 +34,7 @@ fn proximity_error(e: ProximityError) -> ApiError {
 
 /// The facilities an analysis may use: of the asked kinds, and never confidential ones below
 /// the private tier. Returns (row in the snapshot, facility).
-fn facilities(
+pub(crate) fn facilities(
     snap: &DatasetSnapshot,
     kinds: Option<&[String]>,
     tier: Tier,
@@ -66,8 +66,21 @@ fn run(
 ) -> ApiResult<(Vec<u32>, ProximityReport)> {
     let rows = snap.incidents.select(&sc.filter);
     sc.check_size(rows.len())?;
+    let (pts, baseline) = inputs(snap, &rows);
+    let window = snap.study_area.as_ref().map(|a| &a.metric);
+    let base = (!baseline.is_empty()).then_some(baseline.as_slice());
+    let report = proximity::analyze(&pts, fac, window, base, params).map_err(proximity_error)?;
+    Ok((rows, report))
+}
+
+/// The incidents of `rows` and the dataset's baseline points `(x, y, weight)` as input of the
+/// proximity analysis.
+pub(crate) fn inputs(
+    snap: &DatasetSnapshot,
+    rows: &[u32],
+) -> (Vec<ProxIncident>, Vec<(f64, f64, f64)>) {
     let inc = &snap.incidents;
-    let pts: Vec<ProxIncident> = rows
+    let pts = rows
         .iter()
         .map(|&r| {
             let r = r as usize;
@@ -79,15 +92,12 @@ fn run(
             }
         })
         .collect();
-    let baseline: Vec<(f64, f64, f64)> = snap
+    let baseline = snap
         .baseline
         .iter()
         .map(|(_, b)| (b.x, b.y, b.weight))
         .collect();
-    let window = snap.study_area.as_ref().map(|a| &a.metric);
-    let base = (!baseline.is_empty()).then_some(baseline.as_slice());
-    let report = proximity::analyze(&pts, fac, window, base, params).map_err(proximity_error)?;
-    Ok((rows, report))
+    (pts, baseline)
 }
 
 /// Parses the parameters shared by both routes.
