@@ -295,12 +295,7 @@ pub(crate) async fn cached(
     key: String,
     compute: impl FnOnce() -> ApiResult<Value> + Send + 'static,
 ) -> ApiResult<Arc<Value>> {
-    if let Some(v) = st.cache.get(&key) {
-        return Ok(v);
-    }
-    let v = Arc::new(st.blocking(move |_| compute()).await?);
-    st.cache.put(key, v.clone());
-    Ok(v)
+    st.cached_in(&st.cache, key, compute).await
 }
 
 pub(crate) fn cache_key(route: &str, snap: &DatasetSnapshot, who: &Principal, q: &Query) -> String {

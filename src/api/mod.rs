@@ -138,6 +138,22 @@ impl AppState {
     /// When the request is dropped before the work ends (the client went away, or the time
     /// limit passed), the work is cancelled at its next `cancel::checkpoint` (analyses only;
     /// writes have none and always finish).
+    /// The answer kept in `cache` under `key`, or computed by `compute` on the blocking pool
+    /// (see [`AppState::blocking`]) and kept.
+    pub(crate) async fn cached_in<T: Send + Sync + 'static>(
+        &self,
+        cache: &cache::Cache<T>,
+        key: String,
+        compute: impl FnOnce() -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<Arc<T>> {
+        if let Some(v) = cache.get(&key) {
+            return Ok(v);
+        }
+        let v = Arc::new(self.blocking(move |_| compute()).await?);
+        cache.put(key, v.clone());
+        Ok(v)
+    }
+
     pub async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&App) -> ApiResult<T> + Send + 'static,

@@ -254,12 +254,7 @@ pub(crate) async fn cached_rendered(
     key: String,
     compute: impl FnOnce() -> ApiResult<Rendered> + Send + 'static,
 ) -> ApiResult<Arc<Rendered>> {
-    if let Some(r) = st.rendered.get(&key) {
-        return Ok(r);
-    }
-    let r = Arc::new(st.blocking(move |_| compute()).await?);
-    st.rendered.put(key, r.clone());
-    Ok(r)
+    st.cached_in(&st.rendered, key, compute).await
 }
 
 /// As [`cached_rendered`] for answers built as a `Value`.
