@@ -147,25 +147,35 @@ async fn noisy_series_and_totals_hide_the_exact_trend() {
     assert!(moved > 0, "some total carries noise");
 }
 
-/// For every cell shown with a count both without and with a restriction, the difference is
-/// 0 or at least `k`: the restricted answer cannot be subtracted to reveal a small count.
-async fn assert_no_small_difference(w: &World, who: &Who, base: &str, restriction: &str) -> usize {
-    let all = counts(w, who, base).await;
-    let part = counts(w, who, &format!("{base}&{restriction}")).await;
-    let k = who.k();
-    let mut compared = 0;
-    for (h, p) in &part {
-        if let (Some(p), Some(Some(a))) = (p, all.get(h)) {
+/// For every key shown with a count both without (`all`) and with a restriction (`part`), the
+/// difference is 0 or at least `k`: the restricted answer cannot be subtracted to reveal a
+/// small count. Returns the keys compared.
+fn assert_no_small_differences<'a, K: Ord + std::fmt::Debug>(
+    all: &BTreeMap<K, Option<u64>>,
+    part: &'a BTreeMap<K, Option<u64>>,
+    k: u64,
+    what: &str,
+) -> Vec<&'a K> {
+    let mut compared = Vec::new();
+    for (key, p) in part {
+        if let (Some(p), Some(Some(a))) = (p, all.get(key)) {
             let d = a - p;
             assert!(
                 d == 0 || d >= k,
-                "{} {restriction}: cell {h} all={a} restricted={p}: difference {d} < k={k}",
-                who.name
+                "{what}: {key:?} all={a} restricted={p}: difference {d} < k={k}"
             );
-            compared += 1;
+            compared.push(key);
         }
     }
     compared
+}
+
+/// [`assert_no_small_differences`] of the hot-spot cells of `base` and `base&restriction`.
+async fn assert_no_small_difference(w: &World, who: &Who, base: &str, restriction: &str) -> usize {
+    let all = counts(w, who, base).await;
+    let part = counts(w, who, &format!("{base}&{restriction}")).await;
+    let what = format!("{} {restriction}", who.name);
+    assert_no_small_differences(&all, &part, who.k(), &what).len()
 }
 
 #[tokio::test]
@@ -249,17 +259,8 @@ async fn concentration_and_picture_places_cannot_be_subtracted_and_carry_the_noi
             let k = who.k();
             for r in restrictions {
                 let part = places(&w, who, route, &format!("{base}&{r}")).await;
-                for (h, p) in &part {
-                    if let (Some(p), Some(Some(a))) = (p, all.get(h)) {
-                        let d = a - p;
-                        assert!(
-                            d == 0 || d >= k,
-                            "{route} {} {r}: place {h} all={a} restricted={p}: difference {d} < k={k}",
-                            who.name
-                        );
-                        compared += 1;
-                    }
-                }
+                let what = format!("{route} {} {r}", who.name);
+                compared += assert_no_small_differences(&all, &part, k, &what).len();
             }
         }
         assert!(compared >= 10, "{route}: only {compared} places compared");
@@ -355,19 +356,12 @@ async fn emerging_totals_and_bins_cannot_be_subtracted() {
             "category=geluidsoverlast,burenruzie&source=gemeente",
         ] {
             let part = emerging_counts(&w, who, &format!("{base}&{r}")).await;
-            for (key, p) in &part {
-                if let (Some(p), Some(Some(a))) = (p, all.get(key)) {
-                    let d = a - p;
-                    assert!(
-                        d == 0 || d >= k,
-                        "{} {r}: {key:?} all={a} restricted={p}: difference {d} < k={k}",
-                        who.name
-                    );
-                    if key.1 == "total" {
-                        compared.0 += 1;
-                    } else {
-                        compared.1 += 1;
-                    }
+            let what = format!("{} {r}", who.name);
+            for key in assert_no_small_differences(&all, &part, k, &what) {
+                if key.1 == "total" {
+                    compared.0 += 1;
+                } else {
+                    compared.1 += 1;
                 }
             }
         }
