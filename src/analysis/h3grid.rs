@@ -601,6 +601,8 @@ impl Neighbours {
 mod tests {
     use super::*;
     use h3o::LatLng;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
 
     fn utrecht(res: Resolution) -> CellIndex {
         LatLng::new(52.0907, 5.1214).expect("valid").to_cell(res)
@@ -680,13 +682,8 @@ mod tests {
         // scattered incidents (many empty hull cells), a dense patch (few), and cells around
         // a pentagon (base cell 4's centre), at k = 1..3
         let mut inc = Vec::new();
-        let mut s = 11u64;
-        let mut next = || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut next = || rng.random::<f64>();
         for _ in 0..300 {
             let ll = LatLng::new(52.0 + 0.2 * next(), 5.0 + 0.3 * next()).expect("ll");
             inc.push(ll.to_cell(Resolution::Twelve));
@@ -756,13 +753,8 @@ mod tests {
     fn large_grids_built_on_two_threads_equal_brute_force() {
         // 12,000 incidents over ~60 x 60 km: some 11,000 non-empty res-9 cells and a hull of
         // ~60,000, both above the two-thread threshold
-        let mut s = 5u64;
-        let mut next = || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut next = || rng.random::<f64>();
         let inc: Vec<CellIndex> = (0..12_000)
             .map(|_| {
                 LatLng::new(52.0 + 0.55 * next(), 4.6 + 0.9 * next())

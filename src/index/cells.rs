@@ -193,6 +193,8 @@ impl Incidents {
 mod tests {
     use super::*;
     use h3o::{CellIndex, LatLng, Resolution};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
 
     fn incidents(points: &[(f64, f64)]) -> Incidents {
         let mut inc = Incidents::default();
@@ -237,19 +239,15 @@ mod tests {
 
     #[test]
     fn counts_equal_h3o_parents_for_every_selection() {
-        let mut pts = Vec::new();
-        let mut s = 7u64;
-        for _ in 0..5000 {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let a = (s >> 11) as f64 / (1u64 << 53) as f64;
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let b = (s >> 11) as f64 / (1u64 << 53) as f64;
-            pts.push((52.3 + 0.3 * a, 4.6 + 0.4 * b));
-        }
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let pts: Vec<(f64, f64)> = (0..5000)
+            .map(|_| {
+                (
+                    52.3 + 0.3 * rng.random::<f64>(),
+                    4.6 + 0.4 * rng.random::<f64>(),
+                )
+            })
+            .collect();
         let inc = incidents(&pts);
         let all: Vec<u32> = (0..inc.len() as u32).collect();
         let odd: Vec<u32> = all.iter().copied().filter(|r| r % 3 == 1).collect();

@@ -163,6 +163,8 @@ impl PointIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
 
     fn brute(x: &[f64], y: &[f64], q: [f64; 4]) -> Vec<u32> {
         (0..x.len() as u32)
@@ -182,13 +184,8 @@ mod tests {
 
     #[test]
     fn box_queries_equal_brute_force() {
-        let mut s = 3u64;
-        let mut next = || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut next = || rng.random::<f64>();
         // clustered and uniform points, duplicates, and a stray point 500 km away (the
         // extent a uniform grid would choke on)
         let (mut x, mut y) = (Vec::new(), Vec::new());
