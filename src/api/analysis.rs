@@ -475,11 +475,23 @@ fn hotspot_collection(
     let exact = sc.rules.tier != Tier::Open;
     // ~400 bytes a feature: one allocation instead of a doubling series of copies
     let mut out = FeatureWriter::with_capacity(result.cells.len() * 420);
-    let shown = |c: &&hotspot::CellResult| in_box(c.cell, sc.out_box);
-    let polygons = outlines(result.cells.iter().filter(shown).map(|c| c.cell));
+    // the box selects whole cells by their centre, decided once per cell
+    let shown: Vec<bool> = result
+        .cells
+        .iter()
+        .map(|c| in_box(c.cell, sc.out_box))
+        .collect();
+    let polygons = outlines(
+        result
+            .cells
+            .iter()
+            .zip(&shown)
+            .filter(|(_, s)| **s)
+            .map(|(c, _)| c.cell),
+    );
     out.extend(result.cells.len(), |i, b| {
         let c = &result.cells[i];
-        if !in_box(c.cell, sc.out_box) {
+        if !shown[i] {
             return None;
         }
         let count = (!hidden[i]).then(|| guard.show(cells[i], 0, counts[i]));
